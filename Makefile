@@ -1,0 +1,35 @@
+# Aperture: build, test, run and measure. See README.md.
+SHELL := /bin/bash
+CONFIG ?= Release
+DOTNET ?= dotnet
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+
+.PHONY: all deps build test run bench clean
+
+all: build
+
+## deps: install what is missing (redis-server, the chdb engine library)
+deps:
+	@bash scripts/deps.sh
+
+## build: compile the whole solution (warnings are errors)
+build:
+	$(DOTNET) build Operator.sln -c $(CONFIG) --nologo -v minimal
+
+## test: everything a fresh machine needs, then every test project
+test: deps build
+	$(DOTNET) test Operator.sln -c $(CONFIG) --no-build --nologo -v minimal \
+		--logger "console;verbosity=normal" -- RunConfiguration.TestSessionTimeout=3000000
+
+## run: embedded ClickHouse + Redis + runtime in the foreground; Ctrl-C stops all
+run: deps build
+	@CONFIG=$(CONFIG) bash scripts/run-local.sh
+
+## bench: the benchmark harnesses; figures go to standard output
+bench: deps build
+	$(DOTNET) run --project bench/Aperture.Benchmarks -c $(CONFIG) --no-build -- all
+
+clean:
+	$(DOTNET) clean Operator.sln -c $(CONFIG) --nologo -v quiet
+	rm -rf .artifacts

@@ -1,0 +1,102 @@
+using System.Net;
+using System.Reflection;
+using Aperture.Runtime.Health;
+using Aperture.Runtime.Storage;
+using Aperture.Storage;
+using ClickHouse.Driver;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+using Prometheus;
+using StackExchange.Redis;
+
+namespace Aperture.Runtime.Hosting;
+
+/// <summary>Composes the runtime: configuration, storage, the role's APIs, health and metrics.</summary>
+public static class RuntimeApplication
+{
+    /// <summary>Short command-line switches for the settings people set most.</summary>
+    private static readonly Dictionary<string, string> Switches = new(StringComparer.Ordinal)
+    {
+        ["--role"] = "Aperture:Role",
+        ["--listen"] = "Aperture:ListenAddress",
+        ["--http-port"] = "Aperture:HttpPort",
+        ["--grpc-port"] = "Aperture:GrpcPort",
+        ["--clickhouse"] = "Aperture:ClickHouse:ConnectionString",
+        ["--clickhouse-database"] = "Aperture:ClickHouse:Database",
+        ["--redis"] = "Aperture:Redis:ConnectionString",
+    };
+
+    public static string Version { get; } =
+        typeof(RuntimeApplication).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.AddEnvironmentVariables();
+        builder.Configuration.AddCommandLine(args, Switches);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.ConfigureHttpJsonOptions(json =>
+            json.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
+        AddValidatedOptions<RuntimeOptions>(builder, RuntimeOptions.Section, new RuntimeOptionsValidator());
+        AddValidatedOptions<ClickHouseOptions>(builder, ClickHouseOptions.Section, new SectionAnnotationsValidator<ClickHouseOptions>(ClickHouseOptions.Section));
+        AddValidatedOptions<RedisOptions>(builder, RedisOptions.Section, new SectionAnnotationsValidator<RedisOptions>(RedisOptions.Section));
+
+        var runtime = builder.Configuration.GetSection(RuntimeOptions.Section).Get<RuntimeOptions>() ?? new RuntimeOptions();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            // An unparsable address is reported by the options validator on start, not here.
+            var address = IPAddress.TryParse(runtime.ListenAddress, out var parsed) ? parsed : IPAddress.Loopback;
+            kestrel.Listen(address, runtime.EffectiveHttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+            if (runtime.IsAggregator)
+            {
+                kestrel.Listen(address, runtime.GrpcPort, listen => listen.Protocols = HttpProtocols.Http2);
+            }
+        });
+
+        builder.Services.AddSingleton(services => new ClickHouseClient(services.GetRequiredService<IOptions<ClickHouseOptions>>().Value.ConnectionString));
+        builder.Services.AddSingleton<IConnectionMultiplexer>(services => ConnectRedis(services.GetRequiredService<IOptions<RedisOptions>>().Value));
+        builder.Services.AddSingleton<SchemaState>();
+        builder.Services.AddHostedService<SchemaMigrationService>();
+        builder.Services.AddSingleton<ReadinessProbe>();
+        builder.Services.AddSingleton<IReadinessCheck, ClickHouseReadinessCheck>();
+        builder.Services.AddSingleton<IReadinessCheck, RedisReadinessCheck>();
+        builder.Services.AddSingleton<IReadinessCheck, SchemaReadinessCheck>();
+
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.UseApertureErrors();
+        app.UseHttpMetrics();
+        app.MapHealthApi();
+        app.MapMetrics("/metrics");
+        app.MapNotFoundFallback();
+
+        Metrics.CreateGauge("aperture_runtime_info", "The running runtime's role and version (always 1)", "role", "version")
+            .WithLabels(runtime.Role, Version).Set(1);
+        return app;
+    }
+
+    private static void AddValidatedOptions<TOptions>(WebApplicationBuilder builder, string section, IValidateOptions<TOptions> validator)
+        where TOptions : class
+    {
+        builder.Services.AddOptions<TOptions>().Bind(builder.Configuration.GetSection(section)).ValidateOnStart();
+        builder.Services.AddSingleton(validator);
+    }
+
+    /// <summary>
+    /// Connects without failing when Redis is down: the multiplexer keeps reconnecting in the
+    /// background and readiness reports Redis until it answers.
+    /// </summary>
+    private static ConnectionMultiplexer ConnectRedis(RedisOptions options)
+    {
+        var configuration = ConfigurationOptions.Parse(options.ConnectionString);
+        configuration.AbortOnConnectFail = false;
+        configuration.ConnectTimeout = (int)options.ProbeTimeout.TotalMilliseconds * 2;
+        configuration.AsyncTimeout = (int)options.ProbeTimeout.TotalMilliseconds;
+        configuration.SyncTimeout = (int)options.ProbeTimeout.TotalMilliseconds;
+        configuration.ReconnectRetryPolicy = new ExponentialRetry(250, 5000);
+        return ConnectionMultiplexer.Connect(configuration);
+    }
+}

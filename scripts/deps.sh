@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the build, the tests and 'make run' need, and only what is missing:
+# Debian's redis-server and the chdb engine library (from the npm registry) under .deps/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CHDB_PACKAGE="@chdb/lib-linux-x64-gnu"
+# 26.7 is the first release with the streaming INSERT API (chdb_stream_insert*) the endpoint uses.
+CHDB_VERSION="26.7.3-stable.1"
+CHDB_DIR=".deps/chdb"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "deps: installing redis-server (Debian)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+
+if [ ! -f "$CHDB_DIR/libchdb.so" ] || [ "$(cat "$CHDB_DIR/VERSION" 2>/dev/null)" != "$CHDB_VERSION" ]; then
+  echo "deps: fetching $CHDB_PACKAGE@$CHDB_VERSION (npm pack)"
+  command -v npm >/dev/null 2>&1 || { echo "deps: npm is needed to fetch the chdb engine" >&2; exit 1; }
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  (cd "$work" && npm pack --silent "$CHDB_PACKAGE@$CHDB_VERSION" >/dev/null 2>&1)
+  tar -xzf "$work"/*.tgz -C "$work"
+  rm -rf "$CHDB_DIR"
+  mkdir -p "$(dirname "$CHDB_DIR")"
+  mv "$work/package" "$CHDB_DIR"
+  echo "$CHDB_VERSION" > "$CHDB_DIR/VERSION"
+fi
+
+echo "deps: redis-server $(redis-server --version | awk '{print $3}'), chdb $(cat "$CHDB_DIR/VERSION")"

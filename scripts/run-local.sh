@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# 'make run': the whole platform on this machine, in the foreground, on its embedded defaults.
+# Data lives in .data/ so that the next 'make run' finds it. Ctrl-C or SIGTERM stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONFIG="${CONFIG:-Release}"
+DATA="${APERTURE_DATA_DIR:-$PWD/.data}"
+CLICKHOUSE_PORT="${APERTURE_CLICKHOUSE_PORT:-18123}"
+REDIS_PORT="${APERTURE_REDIS_PORT:-16379}"
+HTTP_PORT="${APERTURE_HTTP_PORT:-9090}"
+GRPC_PORT="${APERTURE_GRPC_PORT:-50051}"
+BIN_ENDPOINT="runtime/Aperture.EmbeddedClickHouse/bin/$CONFIG/net10.0/aperture-clickhouse.dll"
+BIN_RUNTIME="runtime/Aperture.Runtime/bin/$CONFIG/net10.0/aperture-runtime.dll"
+mkdir -p "$DATA/clickhouse" "$DATA/redis" "$DATA/logs"
+
+pids=()
+stop_all() {
+  trap - INT TERM EXIT
+  echo
+  echo "aperture: stopping"
+  # Reverse order: the runtime first, then what it depends on.
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  echo "aperture: stopped; data kept in $DATA"
+}
+trap stop_all INT TERM EXIT
+
+wait_for() { # name, seconds, command...
+  local name=$1 seconds=$2; shift 2
+  for ((i=0; i<seconds*10; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "aperture: $name did not start within ${seconds}s; see $DATA/logs/" >&2
+  exit 1
+}
+
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA/redis" --appendonly yes \
+  --save "" --daemonize no >"$DATA/logs/redis.log" 2>&1 &
+pids+=($!)
+wait_for redis 20 redis-cli -p "$REDIS_PORT" ping
+
+dotnet "$BIN_ENDPOINT" --path "$DATA/clickhouse" --port "$CLICKHOUSE_PORT" >"$DATA/logs/clickhouse.log" 2>&1 &
+pids+=($!)
+wait_for clickhouse 60 curl -sf "http://127.0.0.1:$CLICKHOUSE_PORT/ping"
+
+dotnet "$BIN_RUNTIME" --role aggregator --http-port "$HTTP_PORT" --grpc-port "$GRPC_PORT" \
+  --clickhouse "Host=127.0.0.1;Port=$CLICKHOUSE_PORT;Protocol=http;Username=default;Password=" \
+  --redis "127.0.0.1:$REDIS_PORT" > >(tee "$DATA/logs/runtime.log") 2>&1 &
+pids+=($!)
+wait_for runtime 60 curl -sf "http://127.0.0.1:$HTTP_PORT/readyz"
+
+cat <<MSG
+
+Aperture is running (Ctrl-C stops it):
+  runtime HTTP     http://127.0.0.1:$HTTP_PORT   (/healthz, /readyz, /metrics)
+  runtime gRPC     127.0.0.1:$GRPC_PORT
+  ClickHouse HTTP  http://127.0.0.1:$CLICKHOUSE_PORT   (embedded engine, data in $DATA/clickhouse)
+  Redis            127.0.0.1:$REDIS_PORT   (append-only file in $DATA/redis)
+  logs             $DATA/logs/
+
+MSG
+wait -n "${pids[@]}" || true
+echo "aperture: a process exited; stopping the rest" >&2

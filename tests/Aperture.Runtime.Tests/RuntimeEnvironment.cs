@@ -1,0 +1,111 @@
+using System.Globalization;
+using Aperture.Runtime.Hosting;
+using Aperture.Testing;
+using Microsoft.AspNetCore.Builder;
+
+namespace Aperture.Runtime.Tests;
+
+/// <summary>
+/// A runtime in this process over real HTTP on loopback, with its own embedded ClickHouse
+/// endpoint and redis-server as child processes that a test may stop and start again.
+/// </summary>
+public sealed class RuntimeEnvironment : IAsyncDisposable
+{
+    private readonly TemporaryDirectory _data = new("aperture-runtime");
+
+    private RuntimeEnvironment()
+    {
+    }
+
+    public ClickHouseEndpointServer ClickHouse { get; private set; } = null!;
+
+    public RedisServer Redis { get; private set; } = null!;
+
+    public WebApplication App { get; private set; } = null!;
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public int HttpPort { get; private set; }
+
+    public int GrpcPort { get; private set; }
+
+    public string Database { get; } = "aperture_test";
+
+    public static async Task<RuntimeEnvironment> StartAsync(string role = RuntimeOptions.AggregatorRole, params string[] extraArgs)
+    {
+        var environment = new RuntimeEnvironment();
+        try
+        {
+            await environment.StartInternalAsync(role, extraArgs);
+            return environment;
+        }
+        catch
+        {
+            await environment.DisposeAsync();
+            throw;
+        }
+    }
+
+    public string[] Arguments(string role, params string[] extraArgs) =>
+    [
+        "--role", role,
+        "--http-port", HttpPort.ToString(CultureInfo.InvariantCulture),
+        "--grpc-port", GrpcPort.ToString(CultureInfo.InvariantCulture),
+        "--clickhouse", ClickHouse.ConnectionString,
+        "--clickhouse-database", Database,
+        "--redis", Redis.ConnectionString,
+        .. extraArgs,
+    ];
+
+    private async Task StartInternalAsync(string role, string[] extraArgs)
+    {
+        var clickHouse = ClickHouseEndpointServer.StartAsync(Path.Combine(_data.Path, "clickhouse"));
+        var redis = RedisServer.StartAsync();
+        ClickHouse = await clickHouse;
+        Redis = await redis;
+        HttpPort = FreePort.Next();
+        GrpcPort = FreePort.Next();
+        App = RuntimeApplication.Build(Arguments(role, extraArgs));
+        await App.StartAsync();
+        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}/"), Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds, failing after <paramref name="timeout"/>.</summary>
+    public static async Task<TimeSpan> WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        while (started.Elapsed < timeout)
+        {
+            if (await condition())
+            {
+                return started.Elapsed;
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException($"{what} did not happen within {timeout}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http?.Dispose();
+        if (App is not null)
+        {
+            await App.StopAsync();
+            await App.DisposeAsync();
+        }
+
+        if (ClickHouse is not null)
+        {
+            await ClickHouse.DisposeAsync();
+        }
+
+        if (Redis is not null)
+        {
+            await Redis.DisposeAsync();
+        }
+
+        _data.Dispose();
+    }
+}
