@@ -36,6 +36,13 @@ wait_for() { # name, seconds, command...
   exit 1
 }
 
+for port in "$REDIS_PORT" "$CLICKHOUSE_PORT" "$HTTP_PORT" "$GRPC_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "aperture: port $port is already in use (another 'make run'?); set APERTURE_*_PORT to move" >&2
+    exit 1
+  fi
+done
+
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$DATA/redis" --appendonly yes \
   --save "" --daemonize no >"$DATA/logs/redis.log" 2>&1 &
 pids+=($!)

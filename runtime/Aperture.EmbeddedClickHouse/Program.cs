@@ -41,7 +41,15 @@ using (engine)
 
     var app = builder.Build();
     app.MapClickHouseHttpInterface();
-    await app.StartAsync();
+    try
+    {
+        await app.StartAsync();
+    }
+    catch (IOException e)
+    {
+        await Console.Error.WriteLineAsync($"aperture-clickhouse: cannot listen on {options.Host}:{options.Port}: {e.Message}");
+        return 1;
+    }
 
     var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
     // Test fixtures and scripts wait for this line to learn the port.
