@@ -30,4 +30,12 @@ if [ ! -f "$CHDB_DIR/libchdb.so" ] || [ "$(cat "$CHDB_DIR/VERSION" 2>/dev/null)"
   echo "$CHDB_VERSION" > "$CHDB_DIR/VERSION"
 fi
 
+# Node tools the tests use as independent peers (pprof-format decodes the pprof export).
+NODE_DIR=".deps/node"
+if [ ! -d "$NODE_DIR/node_modules/pprof-format" ]; then
+  echo "deps: installing node tools into $NODE_DIR"
+  mkdir -p "$NODE_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$NODE_DIR" pprof-format@2.3.2 >/dev/null
+fi
+
 echo "deps: redis-server $(redis-server --version | awk '{print $3}'), chdb $(cat "$CHDB_DIR/VERSION")"

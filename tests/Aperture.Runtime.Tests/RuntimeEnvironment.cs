@@ -31,9 +31,12 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
 
     public string Database { get; } = "aperture_test";
 
+    private string _role = RuntimeOptions.AggregatorRole;
+    private string[] _extraArgs = [];
+
     public static async Task<RuntimeEnvironment> StartAsync(string role = RuntimeOptions.AggregatorRole, params string[] extraArgs)
     {
-        var environment = new RuntimeEnvironment();
+        var environment = new RuntimeEnvironment { _role = role, _extraArgs = extraArgs };
         try
         {
             await environment.StartInternalAsync(role, extraArgs);
@@ -69,6 +72,19 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
         await App.StartAsync();
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}/"), Timeout = TimeSpan.FromSeconds(30) };
     }
+
+    /// <summary>Stops the runtime and starts a new one over the same ClickHouse and Redis, as a redeploy would.</summary>
+    public async Task RestartRuntimeAsync()
+    {
+        await App.StopAsync();
+        await App.DisposeAsync();
+        App = RuntimeApplication.Build(Arguments(_role, _extraArgs));
+        await App.StartAsync();
+    }
+
+    /// <summary>A gRPC channel to the aggregator's gRPC port.</summary>
+    public global::Grpc.Net.Client.GrpcChannel GrpcChannel() =>
+        global::Grpc.Net.Client.GrpcChannel.ForAddress($"http://127.0.0.1:{GrpcPort}");
 
     /// <summary>Polls <paramref name="condition"/> until it holds, failing after <paramref name="timeout"/>.</summary>
     public static async Task<TimeSpan> WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)

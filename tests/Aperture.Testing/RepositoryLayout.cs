@@ -11,6 +11,9 @@ public static class RepositoryLayout
             ? configured
             : Path.Combine(Root, ".deps", "chdb", "libchdb.so");
 
+    /// <summary>node_modules of the Node tools 'make deps' installs (pprof-format).</summary>
+    public static string NodeModules => Path.Combine(Root, ".deps", "node", "node_modules");
+
     /// <summary>Debian's redis-server, or APERTURE_REDIS_SERVER when set.</summary>
     public static string RedisServer =>
         Environment.GetEnvironmentVariable("APERTURE_REDIS_SERVER") is { Length: > 0 } configured ? configured : "/usr/bin/redis-server";

@@ -1,4 +1,5 @@
 using Aperture.Contracts;
+using Aperture.Runtime.Api;
 using Microsoft.AspNetCore.Diagnostics;
 
 namespace Aperture.Runtime.Hosting;
@@ -13,12 +14,19 @@ public static class ErrorHandling
     {
         app.UseExceptionHandler(error => error.Run(async context =>
         {
-            var feature = context.Features.Get<IExceptionHandlerFeature>();
-            var badRequest = feature?.Error is BadHttpRequestException;
-            context.Response.StatusCode = badRequest ? StatusCodes.Status400BadRequest : StatusCodes.Status500InternalServerError;
-            await context.Response.WriteAsJsonAsync(badRequest
-                ? new ErrorResponse(ErrorCodes.InvalidRequest, feature!.Error.Message)
-                : new ErrorResponse(ErrorCodes.InternalError, "The server failed to handle the request; the error is in its log."));
+            var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+            var (status, body) = error switch
+            {
+                InvalidRequestException invalid => (StatusCodes.Status400BadRequest, new ErrorResponse(
+                    ErrorCodes.InvalidRequest, invalid.Message, invalid.Field.Length > 0 ? new Dictionary<string, string> { ["field"] = invalid.Field } : null)),
+                // A body over the size limit, or one that is not what its headers say.
+                BadHttpRequestException bad => (StatusCodes.Status400BadRequest, new ErrorResponse(ErrorCodes.InvalidRequest, bad.Message)),
+                StackExchange.Redis.RedisException or HttpRequestException or ClickHouse.Driver.ClickHouseServerException or TimeoutException =>
+                    (StatusCodes.Status503ServiceUnavailable, new ErrorResponse(ErrorCodes.ServiceUnavailable, "A storage dependency did not answer; try again shortly.")),
+                _ => (StatusCodes.Status500InternalServerError, new ErrorResponse(ErrorCodes.InternalError, "The server failed to handle the request; the error is in its log.")),
+            };
+            context.Response.StatusCode = status;
+            await context.Response.WriteAsJsonAsync(body);
         }));
         return app;
     }

@@ -1,6 +1,13 @@
 using System.Net;
 using System.Reflection;
+using System.Threading.Channels;
+using Aperture.Profiling;
+using Aperture.Runtime.Alerts;
+using Aperture.Runtime.Api;
+using Aperture.Runtime.Grpc;
 using Aperture.Runtime.Health;
+using Aperture.Runtime.Profiling;
+using Aperture.Runtime.Security;
 using Aperture.Runtime.Storage;
 using Aperture.Storage;
 using ClickHouse.Driver;
@@ -42,10 +49,17 @@ public static class RuntimeApplication
         AddValidatedOptions<RuntimeOptions>(builder, RuntimeOptions.Section, new RuntimeOptionsValidator());
         AddValidatedOptions<ClickHouseOptions>(builder, ClickHouseOptions.Section, new SectionAnnotationsValidator<ClickHouseOptions>(ClickHouseOptions.Section));
         AddValidatedOptions<RedisOptions>(builder, RedisOptions.Section, new SectionAnnotationsValidator<RedisOptions>(RedisOptions.Section));
+        AddValidatedOptions<ProfilingOptions>(builder, ProfilingOptions.Section, new SectionAnnotationsValidator<ProfilingOptions>(ProfilingOptions.Section));
+        builder.Services.AddSingleton(new AuthTokenOptions
+        {
+            Token = builder.Configuration["Aperture:AuthToken"] is { Length: > 0 } configured ? configured : builder.Configuration["APERTURE_AUTH_TOKEN"],
+        });
+        var profiling = builder.Configuration.GetSection(ProfilingOptions.Section).Get<ProfilingOptions>() ?? new ProfilingOptions();
 
         var runtime = builder.Configuration.GetSection(RuntimeOptions.Section).Get<RuntimeOptions>() ?? new RuntimeOptions();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            kestrel.Limits.MaxRequestBodySize = profiling.MaxRequestBytes;
             // An unparsable address is reported by the options validator on start, not here.
             var address = IPAddress.TryParse(runtime.ListenAddress, out var parsed) ? parsed : IPAddress.Loopback;
             kestrel.Listen(address, runtime.EffectiveHttpPort, listen => listen.Protocols = HttpProtocols.Http1);
@@ -64,18 +78,65 @@ public static class RuntimeApplication
         builder.Services.AddSingleton<IReadinessCheck, RedisReadinessCheck>();
         builder.Services.AddSingleton<IReadinessCheck, SchemaReadinessCheck>();
 
+        if (runtime.IsAggregator)
+        {
+            AddAggregator(builder, profiling);
+        }
+
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseApertureErrors();
+        app.UseBearerTokenAuthentication();
         app.UseHttpMetrics();
         app.MapHealthApi();
         app.MapMetrics("/metrics");
+        if (runtime.IsAggregator)
+        {
+            app.MapGrpcService<AggregatorGrpcService>();
+            app.MapAggregatorApi();
+            app.MapAlertsApi();
+        }
+
         app.MapNotFoundFallback();
 
         Metrics.CreateGauge("aperture_runtime_info", "The running runtime's role and version (always 1)", "role", "version")
             .WithLabels(runtime.Role, Version).Set(1);
         return app;
+    }
+
+    /// <summary>The aggregator role: profiling ingest, buffer, ClickHouse writer, queries and alerts.</summary>
+    private static void AddAggregator(WebApplicationBuilder builder, ProfilingOptions profiling)
+    {
+        var services = builder.Services;
+        services.AddSingleton(provider => new ProfileBuffer(
+            profiling.BufferCapacity, profiling.BufferRetention, provider.GetRequiredService<TimeProvider>(), profiling.StorageEnabled));
+        // The buffer bounds what waits for storage; the queue only hands batches to the writer.
+        services.AddSingleton(Channel.CreateBounded<ProfileBatch>(new BoundedChannelOptions(profiling.BufferCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+        }));
+        services.AddSingleton(provider => new ProfileStore(
+            provider.GetRequiredService<ClickHouseClient>(), provider.GetRequiredService<IOptions<ClickHouseOptions>>().Value.Database));
+        services.AddSingleton<AggregatorStats>();
+        services.AddSingleton<PushIngestor>();
+        services.AddSingleton<ProfileQueries>();
+        services.AddSingleton<AlertRuleStore>();
+        services.AddSingleton<AlertEvaluator>();
+        services.AddHostedService<AlertEvaluationService>();
+        services.AddSingleton<IReadinessCheck, BufferReadinessCheck>();
+        if (profiling.StorageEnabled)
+        {
+            services.AddHostedService<ClickHouseBatchWriter>();
+        }
+
+        services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = profiling.MaxRequestBytes;
+            grpc.EnableDetailedErrors = false;
+            grpc.Interceptors.Add<GrpcErrorInterceptor>();
+        });
     }
 
     private static void AddValidatedOptions<TOptions>(WebApplicationBuilder builder, string section, IValidateOptions<TOptions> validator)

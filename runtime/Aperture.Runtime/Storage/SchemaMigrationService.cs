@@ -31,6 +31,7 @@ public sealed partial class SchemaMigrationService(
     ClickHouseClient client,
     IOptions<ClickHouseOptions> options,
     IOptions<RuntimeOptions> runtime,
+    IOptions<Aperture.Runtime.Profiling.ProfilingOptions> profiling,
     SchemaState state,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -50,6 +51,12 @@ public sealed partial class SchemaMigrationService(
             {
                 var applied = await migrator.ApplyAsync(ClickHouseSchema.Migrations, stoppingToken);
                 await RecordInstanceAsync(stoppingToken);
+                var store = new ProfileStore(client, options.Value.Database);
+                foreach (var table in await store.ApplyRetentionAsync(profiling.Value.RetentionDays, stoppingToken))
+                {
+                    LogRetentionChanged(table, profiling.Value.RetentionDays);
+                }
+
                 state.MarkCurrent();
                 LogSchemaCurrent(options.Value.Database, applied.Count);
                 return;
@@ -85,6 +92,9 @@ public sealed partial class SchemaMigrationService(
             parameters,
             cancellationToken: cancellationToken);
     }
+
+    [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "Retention of {Table} set to {Days} days")]
+    private partial void LogRetentionChanged(string table, int days);
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Schema of database {Database} is current ({Applied} migrations applied now)")]
     private partial void LogSchemaCurrent(string database, int applied);

@@ -1,0 +1,58 @@
+using Aperture.Contracts;
+using Aperture.Runtime.Alerts;
+
+namespace Aperture.Runtime.Api;
+
+/// <summary>The alert routes of aggregator-api.md.</summary>
+public static class AlertsApi
+{
+    private const int DefaultHistory = 100;
+    private const int MaxHistory = 1000;
+
+    public static IEndpointRouteBuilder MapAlertsApi(this IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/api/alerts", async (AlertRuleStore rules) => Results.Json(new { rules = await rules.ListAsync() }));
+
+        routes.MapPost("/api/alerts", async (HttpRequest request, AlertRuleStore rules, CancellationToken cancellationToken) =>
+        {
+            var body = await RequestBody.ReadJsonAsync(request, new CreateAlertJson(null, null, null, null, null), cancellationToken);
+            body.Validate();
+            var rule = await rules.CreateAsync(body);
+            return Results.Json(new { id = rule.Id }, statusCode: StatusCodes.Status201Created);
+        });
+
+        routes.MapGet("/api/alerts/history", async (HttpRequest request, AlertRuleStore rules) =>
+        {
+            var limit = RequestBody.OptionalInt(request, "limit") ?? DefaultHistory;
+            if (limit < 1)
+            {
+                throw new InvalidRequestException("limit", "limit must be at least 1");
+            }
+
+            return Results.Json(new { history = await rules.HistoryAsync(Math.Min(limit, MaxHistory)) });
+        });
+
+        routes.MapPost("/api/alerts/evaluate", async (AlertEvaluator evaluator, AlertRuleStore rules) =>
+        {
+            var evaluation = await evaluator.EvaluateAsync();
+            await rules.RecordAsync(evaluation.Fired);
+            return Results.Json(evaluation);
+        });
+
+        routes.MapDelete("/api/alerts/{id}", async (string id, AlertRuleStore rules) =>
+            await rules.DeleteAsync(id)
+                ? Results.Json(new { id, deleted = true })
+                : NotFound(id));
+
+        routes.MapPost("/api/alerts/{id}/toggle", async (string id, AlertRuleStore rules) =>
+            await rules.ToggleAsync(id) is { } rule
+                ? Results.Json(new { id = rule.Id, enabled = rule.Enabled })
+                : NotFound(id));
+
+        return routes;
+    }
+
+    private static IResult NotFound(string id) =>
+        Results.Json(new ErrorResponse(ErrorCodes.NotFound, $"No alert rule '{id}'", new Dictionary<string, string> { ["id"] = id }),
+            statusCode: StatusCodes.Status404NotFound);
+}

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Aperture.Profiling;
+using Aperture.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Aperture.Runtime.Profiling;
+
+/// <summary>
+/// Moves batches from the buffer to ClickHouse: a flush starts when enough rows wait or the
+/// oldest has waited long enough; a failed flush is retried with backoff and jitter under the same
+/// deduplication token, so a retry after an unknown outcome stores the rows once. Batches leave
+/// the buffer's "unflushed" set only after ClickHouse took them.
+/// </summary>
+public sealed partial class ClickHouseBatchWriter(
+    Channel<ProfileBatch> queue,
+    ProfileStore store,
+    ProfileBuffer buffer,
+    AggregatorStats stats,
+    IOptions<ProfilingOptions> options,
+    TimeProvider time,
+    ILogger<ClickHouseBatchWriter> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var pending = new List<ProfileBatch>();
+        try
+        {
+            while (await queue.Reader.WaitToReadAsync(stoppingToken))
+            {
+                await CollectAsync(pending, stoppingToken);
+                await FlushWithRetriesAsync(pending, stoppingToken);
+                pending.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down: one last attempt for what is waiting, bounded by the host's shutdown timeout.
+            while (queue.Reader.TryRead(out var batch))
+            {
+                pending.Add(batch);
+            }
+
+            if (pending.Count > 0)
+            {
+                using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                try
+                {
+                    await store.WriteAsync(pending, Guid.NewGuid().ToString("N"), last.Token);
+                    stats.FlushSucceeded(pending.Sum(b => (long)b.Events.Length), TimeSpan.Zero);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    LogLostAtShutdown(pending.Count, e.Message);
+                }
+            }
+        }
+    }
+
+    /// <summary>Takes batches until enough rows wait or the flush interval since the first has passed.</summary>
+    private async Task CollectAsync(List<ProfileBatch> pending, CancellationToken stoppingToken)
+    {
+        var rows = 0;
+        var deadline = time.GetUtcNow() + options.Value.FlushInterval;
+        while (rows < options.Value.FlushRows)
+        {
+            while (rows < options.Value.FlushRows && queue.Reader.TryRead(out var batch))
+            {
+                pending.Add(batch);
+                rows += batch.Events.Length;
+            }
+
+            var remaining = deadline - time.GetUtcNow();
+            if (rows >= options.Value.FlushRows || remaining <= TimeSpan.Zero)
+            {
+                return;
+            }
+
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            wait.CancelAfter(remaining);
+            try
+            {
+                if (!await queue.Reader.WaitToReadAsync(wait.Token))
+                {
+                    return;
+                }
+            }
+            catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task FlushWithRetriesAsync(List<ProfileBatch> pending, CancellationToken stoppingToken)
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var rows = pending.Sum(b => (long)b.Events.Length);
+        var delay = TimeSpan.FromMilliseconds(100);
+        for (var attempt = 1; ; attempt++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                await store.WriteAsync(pending, token, stoppingToken);
+                stats.FlushSucceeded(rows, Stopwatch.GetElapsedTime(started));
+                buffer.MarkFlushed(pending);
+                AggregatorMetrics.BufferBatches.Set(buffer.Count);
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
+            {
+                stats.FlushFailed(Stopwatch.GetElapsedTime(started));
+                LogFlushFailed(pending.Count, rows, attempt, delay, e.Message);
+                // Full jitter keeps many aggregators from retrying against ClickHouse in step.
+                var wait = TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * delay.TotalMilliseconds);
+                await Task.Delay(wait, time, stoppingToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.Value.MaxRetryDelay.Ticks));
+            }
+        }
+    }
+
+    [LoggerMessage(EventId = 410, Level = LogLevel.Warning, Message = "Flush of {Batches} batches ({Rows} rows) failed (attempt {Attempt}); retrying within {Delay}: {Reason}")]
+    private partial void LogFlushFailed(int batches, long rows, int attempt, TimeSpan delay, string reason);
+
+    [LoggerMessage(EventId = 411, Level = LogLevel.Error, Message = "Shutting down with {Batches} batches not written to ClickHouse: {Reason}")]
+    private partial void LogLostAtShutdown(int batches, string reason);
+}
