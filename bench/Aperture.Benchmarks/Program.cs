@@ -1,14 +1,24 @@
 using Aperture.Benchmarks;
 
-// Each harness prints its figures; 'all' runs every one. Usage: Aperture.Benchmarks [all|clickhouse-insert] [rows]
+// Each harness prints its figures; 'all' runs every one. Usage: Aperture.Benchmarks [all|clickhouse-insert|profiling-ingest|aggregate-latency] [rows]
 var which = args.Length > 0 ? args[0] : "all";
 var rows = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000;
 Console.WriteLine($"# Aperture benchmarks on {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}");
 switch (which)
 {
     case "all":
+        await ClickHouseInsertBenchmark.RunAsync(rows);
+        await ProfilingIngestBenchmark.RunAsync(rows);
+        await AggregateLatencyBenchmark.RunAsync(10_000_000);
+        break;
     case "clickhouse-insert":
         await ClickHouseInsertBenchmark.RunAsync(rows);
+        break;
+    case "profiling-ingest":
+        await ProfilingIngestBenchmark.RunAsync(rows);
+        break;
+    case "aggregate-latency":
+        await AggregateLatencyBenchmark.RunAsync(args.Length > 1 ? rows : 10_000_000);
         break;
     default:
         await Console.Error.WriteLineAsync($"unknown benchmark '{which}'");

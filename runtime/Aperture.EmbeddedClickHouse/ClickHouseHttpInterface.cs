@@ -76,6 +76,11 @@ public sealed partial class ClickHouseHttpInterface(ChdbEngine engine, EndpointO
 
             await using var body = ContentCoding.Decode(request.Body, request.Headers.ContentEncoding);
             var statement = await ReadStatementAsync(query, body, context.RequestAborted);
+            if (logger.IsEnabled(LogLevel.Debug))
+            {
+                LogQuery(queryId, statement.Text.Length > 120 ? statement.Text[..120] : statement.Text);
+            }
+
             if (statement.InsertFormat is { } insertFormat)
             {
                 using var insert = connection.BeginInsert(statement.Text, insertFormat, query.Parameters);
@@ -294,6 +299,9 @@ public sealed partial class ClickHouseHttpInterface(ChdbEngine engine, EndpointO
 
     [GeneratedRegex(@"\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*\z", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex OutputFormat();
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "Query {QueryId}: {Statement}")]
+    private partial void LogQuery(string queryId, string statement);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Query {QueryId} failed with code {Code}")]
     private partial void LogQueryFailed(string queryId, int code);

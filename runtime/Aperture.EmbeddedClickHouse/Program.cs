@@ -33,6 +33,10 @@ using (engine)
     {
         // INSERT data of any size is streamed to the engine; the query text has its own bound.
         kestrel.Limits.MaxRequestBodySize = null;
+        // Drivers send server-side parameters in the URL; ClickHouse accepts URLs up to 1 MiB (http_max_uri_size).
+        kestrel.Limits.MaxRequestLineSize = 1024 * 1024;
+        kestrel.Limits.MaxRequestHeadersTotalSize = 1024 * 1024 + 64 * 1024;
+        kestrel.Limits.MaxRequestBufferSize = 2 * 1024 * 1024;
         kestrel.Listen(System.Net.IPAddress.Parse(options.Host), options.Port);
     });
     builder.Services.AddSingleton(engine);

@@ -60,19 +60,13 @@ public sealed class CallStack : IEquatable<CallStack>
 
     public static ulong ComputeId(ImmutableArray<StackFrame> frames)
     {
-        var hash = new XxHash64();
-        Span<byte> ip = stackalloc byte[8];
+        var id = new StackIdBuilder();
         foreach (var frame in frames)
         {
-            BinaryPrimitives.WriteUInt64LittleEndian(ip, frame.Ip);
-            hash.Append(ip);
-            hash.Append(Encoding.UTF8.GetBytes(frame.Function));
-            hash.Append([0]);
-            hash.Append(Encoding.UTF8.GetBytes(frame.Module));
-            hash.Append([0]);
+            id.Add(frame.Ip, frame.Function, frame.Module);
         }
 
-        return hash.GetCurrentHashAsUInt64();
+        return id.Complete();
     }
 
     public bool Equals(CallStack? other) => other is not null && other.Id == Id && other.Frames.SequenceEqual(Frames);
@@ -80,6 +74,71 @@ public sealed class CallStack : IEquatable<CallStack>
     public override bool Equals(object? obj) => Equals(obj as CallStack);
 
     public override int GetHashCode() => Id.GetHashCode();
+}
+
+/// <summary>
+/// Computes a stack's id frame by frame, so a caller holding frames in another shape (a protobuf
+/// message) gets the id without building a <see cref="CallStack"/> first.
+/// </summary>
+public sealed class StackIdBuilder
+{
+    private readonly XxHash64 _hash = new();
+    private readonly byte[] _scratch = new byte[512];
+
+    public void Add(ulong ip, string function, string module)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(_scratch, ip);
+        _hash.Append(_scratch.AsSpan(0, 8));
+        AppendText(function);
+        AppendText(module);
+    }
+
+    /// <summary>The id of the frames added so far; the builder starts over.</summary>
+    public ulong Complete()
+    {
+        var id = _hash.GetCurrentHashAsUInt64();
+        _hash.Reset();
+        return id;
+    }
+
+    /// <summary>The text's UTF-8 bytes and a 0 terminator, without allocating for names that fit the scratch space.</summary>
+    private void AppendText(string text)
+    {
+        if (Encoding.UTF8.GetMaxByteCount(text.Length) < _scratch.Length)
+        {
+            var length = Encoding.UTF8.GetBytes(text, _scratch);
+            _scratch[length] = 0;
+            _hash.Append(_scratch.AsSpan(0, length + 1));
+            return;
+        }
+
+        _hash.Append(Encoding.UTF8.GetBytes(text));
+        _hash.Append([0]);
+    }
+}
+
+/// <summary>
+/// The stacks the aggregator holds, one object per distinct stack: batches refer to the shared
+/// instance, so a stack that recurs in every batch is kept in memory once. Bounded; when full it
+/// starts over (batches keep the instances they already refer to).
+/// </summary>
+public sealed class StackInterner(int capacity = 200_000)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ulong, CallStack> _stacks = new();
+
+    public int Count => _stacks.Count;
+
+    public bool TryGet(ulong id, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out CallStack? stack) => _stacks.TryGetValue(id, out stack);
+
+    public CallStack Add(CallStack stack)
+    {
+        if (_stacks.Count >= capacity)
+        {
+            _stacks.Clear();
+        }
+
+        return _stacks.GetOrAdd(stack.Id, stack);
+    }
 }
 
 /// <summary>One event of a batch: a stack and how many samples or occurrences it stands for.</summary>

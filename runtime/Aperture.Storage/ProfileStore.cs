@@ -72,7 +72,8 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
     public async Task WriteAsync(IReadOnlyList<ProfileBatch> batches, string flushToken, CancellationToken cancellationToken)
     {
         var newStacks = new Dictionary<ulong, CallStack>();
-        var samples = new List<object[]>();
+        var samples = new RowBinaryWriter(batches.Sum(b => b.Events.Length) * 64 + 1024);
+        var sampleRows = 0;
         foreach (var batch in batches)
         {
             foreach (var (id, stack) in batch.Stacks)
@@ -85,28 +86,71 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
 
             foreach (var e in batch.Events)
             {
-                samples.Add([tenant, batch.AgentId, batch.Sequence, (sbyte)e.Kind, e.TimestampNs, e.StackId, e.Count, e.Value, e.Detail, e.Pid, e.Tid, batch.SamplePeriodNs]);
+                samples.WriteString(tenant);
+                samples.WriteString(batch.AgentId);
+                samples.WriteUInt64(batch.Sequence);
+                samples.WriteInt8((sbyte)e.Kind);
+                samples.WriteInt64(e.TimestampNs);
+                samples.WriteUInt64(e.StackId);
+                samples.WriteUInt64(e.Count);
+                samples.WriteUInt64(e.Value);
+                samples.WriteString(e.Detail);
+                samples.WriteUInt32(e.Pid);
+                samples.WriteUInt32(e.Tid);
+                samples.WriteInt64(batch.SamplePeriodNs);
+                sampleRows++;
             }
         }
 
         if (newStacks.Count > 0)
         {
-            var rows = newStacks.Values.Select(s => new object[]
+            var stacks = new RowBinaryWriter();
+            foreach (var stack in newStacks.Values)
             {
-                tenant, s.Id, s.Frames.Select(f => f.Ip).ToArray(), s.Frames.Select(f => f.Function).ToArray(), s.Frames.Select(f => f.Module).ToArray(),
-            }).ToList();
-            await InsertAsync("profile_stacks", StackColumns, rows, $"{flushToken}:stacks", cancellationToken);
+                stacks.WriteString(tenant);
+                stacks.WriteUInt64(stack.Id);
+                stacks.ArrayLength(stack.Frames.Length);
+                foreach (var frame in stack.Frames)
+                {
+                    stacks.WriteUInt64(frame.Ip);
+                }
+
+                stacks.ArrayLength(stack.Frames.Length);
+                foreach (var frame in stack.Frames)
+                {
+                    stacks.WriteString(frame.Function);
+                }
+
+                stacks.ArrayLength(stack.Frames.Length);
+                foreach (var frame in stack.Frames)
+                {
+                    stacks.WriteString(frame.Module);
+                }
+            }
+
+            await InsertAsync("profile_stacks", StackColumns, stacks, $"{flushToken}:stacks", cancellationToken);
         }
 
-        if (samples.Count > 0)
+        if (sampleRows > 0)
         {
             await InsertAsync("profile_samples", SampleColumns, samples, $"{flushToken}:samples", cancellationToken);
         }
 
-        var batchRows = batches.Select(b => new object[]
+        var batchRows = new RowBinaryWriter();
+        foreach (var b in batches)
         {
-            tenant, b.AgentId, b.Sequence, b.ReceivedAtNs, (uint)b.Events.Length, b.SampleCount, b.MinTimestampNs, b.MaxTimestampNs, KindBits(b), b.SamplePeriodNs,
-        }).ToList();
+            batchRows.WriteString(tenant);
+            batchRows.WriteString(b.AgentId);
+            batchRows.WriteUInt64(b.Sequence);
+            batchRows.WriteInt64(b.ReceivedAtNs);
+            batchRows.WriteUInt32((uint)b.Events.Length);
+            batchRows.WriteUInt64(b.SampleCount);
+            batchRows.WriteInt64(b.MinTimestampNs);
+            batchRows.WriteInt64(b.MaxTimestampNs);
+            batchRows.WriteUInt8(KindBits(b));
+            batchRows.WriteInt64(b.SamplePeriodNs);
+        }
+
         await InsertAsync("profile_batches", BatchColumns, batchRows, $"{flushToken}:batches", cancellationToken);
 
         if (_knownStacks.Count > KnownStacksLimit)
@@ -120,14 +164,11 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
         }
     }
 
-    private async Task InsertAsync(string table, string[] columns, List<object[]> rows, string token, CancellationToken cancellationToken)
+    /// <summary>One request per table and flush, so that the deduplication token covers the whole write.</summary>
+    private async Task InsertAsync(string table, string[] columns, RowBinaryWriter rows, string token, CancellationToken cancellationToken)
     {
-        var options = new InsertOptions
+        var options = new QueryOptions
         {
-            // One request per table and flush, so the deduplication token covers the whole write.
-            BatchSize = Math.Max(1, rows.Count),
-            MaxDegreeOfParallelism = 1,
-            Compressor = null,
             Database = database,
             CustomSettings = new Dictionary<string, object>
             {
@@ -135,7 +176,9 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
                 ["insert_deduplication_token"] = token,
             },
         };
-        await client.InsertBinaryAsync(table, columns, rows, options, cancellationToken);
+        using var body = new MemoryStream(rows.Written.ToArray(), writable: false);
+        using var response = await client.InsertRawStreamAsync(table, body, "RowBinary", columns, useCompression: false, options, cancellationToken);
+        response.EnsureSuccessStatusCode();
     }
 
     private static byte KindBits(ProfileBatch batch)

@@ -113,6 +113,18 @@ public sealed class ConformanceTests(EndpointFixture fixture) : IClassFixture<En
     }
 
     [Fact]
+    public async Task A_parameter_far_longer_than_a_default_url_limit_is_accepted_as_ClickHouse_accepts_it()
+    {
+        var ids = Enumerable.Range(0, 20_000).Select(i => (ulong)i * 7919).ToArray();
+        using var connection = Connect();
+        await connection.OpenAsync(Cancel);
+        using var command = connection.CreateCommand("SELECT length({ids:Array(UInt64)})");
+        command.AddParameter("ids", ids);
+
+        Assert.Equal(20_000UL, await command.ExecuteScalarAsync(Cancel));
+    }
+
+    [Fact]
     public async Task Two_clients_query_at_once_and_each_gets_its_own_answer()
     {
         async Task<ulong> SumAsync(int upTo)

@@ -28,7 +28,7 @@ public sealed class ServerProcess : IAsyncDisposable
 
     /// <summary>Starts <paramref name="fileName"/> and waits for an output line that says it is ready.</summary>
     public static async Task<(ServerProcess Server, string ReadyLine)> StartAsync(
-        string fileName, IEnumerable<string> arguments, Func<string, bool> isReadyLine, TimeSpan timeout)
+        string fileName, IEnumerable<string> arguments, Func<string, bool>? isReadyLine, TimeSpan timeout)
     {
         var info = new ProcessStartInfo(fileName)
         {
@@ -42,7 +42,8 @@ public sealed class ServerProcess : IAsyncDisposable
         }
 
         var process = new Process { StartInfo = info, EnableRaisingEvents = true };
-        var server = new ServerProcess(process, isReadyLine);
+        // Without a ready line the caller has its own way to know (e.g. polling a probe).
+        var server = new ServerProcess(process, isReadyLine ?? (_ => true));
         process.OutputDataReceived += (_, e) => server.OnLine(e.Data);
         process.ErrorDataReceived += (_, e) => server.OnLine(e.Data);
         process.Exited += (_, _) => server._readyLine.TrySetException(
@@ -54,6 +55,11 @@ public sealed class ServerProcess : IAsyncDisposable
 
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        if (isReadyLine is null)
+        {
+            return (server, string.Empty);
+        }
+
         try
         {
             var line = await server._readyLine.Task.WaitAsync(timeout);

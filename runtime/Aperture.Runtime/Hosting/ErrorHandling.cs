@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Diagnostics;
 
 namespace Aperture.Runtime.Hosting;
 
-public static class ErrorHandling
+public static partial class ErrorHandling
 {
     /// <summary>
     /// Every failure leaves in the spec's error format: an unhandled exception as 500
@@ -25,11 +25,20 @@ public static class ErrorHandling
                     (StatusCodes.Status503ServiceUnavailable, new ErrorResponse(ErrorCodes.ServiceUnavailable, "A storage dependency did not answer; try again shortly.")),
                 _ => (StatusCodes.Status500InternalServerError, new ErrorResponse(ErrorCodes.InternalError, "The server failed to handle the request; the error is in its log.")),
             };
+            if (status >= StatusCodes.Status500InternalServerError && error is not null)
+            {
+                var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Aperture.Runtime.Errors");
+                LogRequestFailed(logger, context.Request.Method, context.Request.Path, error);
+            }
+
             context.Response.StatusCode = status;
             await context.Response.WriteAsJsonAsync(body);
         }));
         return app;
     }
+
+    [LoggerMessage(EventId = 900, Level = LogLevel.Error, Message = "{Method} {Path} failed")]
+    private static partial void LogRequestFailed(ILogger logger, string method, string path, Exception exception);
 
     public static IEndpointRouteBuilder MapNotFoundFallback(this IEndpointRouteBuilder routes)
     {

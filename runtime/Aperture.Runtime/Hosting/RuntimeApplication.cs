@@ -120,6 +120,7 @@ public static class RuntimeApplication
         services.AddSingleton(provider => new ProfileStore(
             provider.GetRequiredService<ClickHouseClient>(), provider.GetRequiredService<IOptions<ClickHouseOptions>>().Value.Database));
         services.AddSingleton<AggregatorStats>();
+        services.AddSingleton(new StackInterner());
         services.AddSingleton<PushIngestor>();
         services.AddSingleton<ProfileQueries>();
         services.AddSingleton<AlertRuleStore>();

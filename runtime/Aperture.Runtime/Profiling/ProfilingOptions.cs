@@ -20,7 +20,7 @@ public sealed class ProfilingOptions
 
     /// <summary>A flush starts when this many rows wait…</summary>
     [Range(1, 10_000_000)]
-    public int FlushRows { get; set; } = 50_000;
+    public int FlushRows { get; set; } = 200_000;
 
     /// <summary>…or when the oldest waiting row has waited this long.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]

@@ -1,0 +1,80 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Aperture.Storage;
+
+/// <summary>
+/// Writes rows in ClickHouse's RowBinary format (little-endian numbers, strings and arrays with a
+/// LEB128 length). The writer serialises Aperture's own rows without boxing each value, which the
+/// driver's generic object[] path must do.
+/// </summary>
+public sealed class RowBinaryWriter
+{
+    private readonly ArrayBufferWriter<byte> _buffer;
+
+    public RowBinaryWriter(int initialCapacity = 64 * 1024) => _buffer = new ArrayBufferWriter<byte>(initialCapacity);
+
+    public int Length => _buffer.WrittenCount;
+
+    public ReadOnlyMemory<byte> Written => _buffer.WrittenMemory;
+
+    public void WriteInt8(sbyte value) => WriteUInt8((byte)value);
+
+    public void WriteUInt8(byte value)
+    {
+        _buffer.GetSpan(1)[0] = value;
+        _buffer.Advance(1);
+    }
+
+    public void WriteUInt32(uint value)
+    {
+        BinaryPrimitives.WriteUInt32LittleEndian(_buffer.GetSpan(4), value);
+        _buffer.Advance(4);
+    }
+
+    public void WriteUInt64(ulong value)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(_buffer.GetSpan(8), value);
+        _buffer.Advance(8);
+    }
+
+    public void WriteInt64(long value)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(_buffer.GetSpan(8), value);
+        _buffer.Advance(8);
+    }
+
+    public void WriteString(string value)
+    {
+        var span = _buffer.GetSpan(Encoding.UTF8.GetMaxByteCount(value.Length) + 10);
+        var length = Encoding.UTF8.GetBytes(value, span[10..]);
+        var prefix = VarInt(span, (ulong)length);
+        if (prefix != 10)
+        {
+            span.Slice(10, length).CopyTo(span[prefix..]);
+        }
+
+        _buffer.Advance(prefix + length);
+    }
+
+    /// <summary>An array's element count; the caller writes the elements.</summary>
+    public void ArrayLength(int count)
+    {
+        var span = _buffer.GetSpan(10);
+        _buffer.Advance(VarInt(span, (ulong)count));
+    }
+
+    private static int VarInt(Span<byte> span, ulong value)
+    {
+        var i = 0;
+        while (value >= 0x80)
+        {
+            span[i++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+
+        span[i++] = (byte)value;
+        return i;
+    }
+}
