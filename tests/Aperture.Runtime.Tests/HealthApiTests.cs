@@ -30,7 +30,7 @@ public sealed class HealthApiTests
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal("ready", body.GetProperty("status").GetString());
         var checks = body.GetProperty("checks");
-        Assert.Equal(["clickhouse", "redis", "schema"], checks.EnumerateObject().Select(c => c.Name));
+        Assert.Equal(["buffer", "clickhouse", "redis", "schema"], checks.EnumerateObject().Select(c => c.Name));
         Assert.All(checks.EnumerateObject(), c => Assert.Equal("ok", c.Value.GetString()));
     }
 

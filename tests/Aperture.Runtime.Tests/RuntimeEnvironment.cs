@@ -71,6 +71,17 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
         App = RuntimeApplication.Build(Arguments(role, extraArgs));
         await App.StartAsync();
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}/"), Timeout = TimeSpan.FromSeconds(30) };
+        await WaitReadyAsync();
+    }
+
+    /// <summary>Waits until /readyz answers 200 (the schema is migrated and every dependency answers).</summary>
+    public async Task WaitReadyAsync()
+    {
+        await WaitUntilAsync(async () =>
+        {
+            using var response = await Http.GetAsync("/readyz");
+            return response.IsSuccessStatusCode;
+        }, TimeSpan.FromSeconds(60), "the runtime ready");
     }
 
     /// <summary>Stops the runtime and starts a new one over the same ClickHouse and Redis, as a redeploy would.</summary>
@@ -80,6 +91,7 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
         await App.DisposeAsync();
         App = RuntimeApplication.Build(Arguments(_role, _extraArgs));
         await App.StartAsync();
+        await WaitReadyAsync();
     }
 
     /// <summary>A gRPC channel to the aggregator's gRPC port.</summary>
