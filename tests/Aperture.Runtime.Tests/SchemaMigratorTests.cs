@@ -61,6 +61,21 @@ public sealed class SchemaMigratorTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Retention_is_set_on_the_profiling_tables_only_when_it_differs()
+    {
+        await Migrator("m_retention").ApplyAsync(ClickHouseSchema.Migrations, Cancel);
+        var store = new ProfileStore(_client, "m_retention");
+
+        Assert.Empty(await store.ApplyRetentionAsync(30, Cancel));
+        Assert.Equal(["profile_samples", "profile_batches"], await store.ApplyRetentionAsync(7, Cancel));
+        Assert.Empty(await store.ApplyRetentionAsync(7, Cancel));
+
+        var engine = (string?)await _client.ExecuteScalarAsync(
+            "SELECT engine_full FROM system.tables WHERE database = 'm_retention' AND name = 'profile_samples'", cancellationToken: Cancel);
+        Assert.Contains("toIntervalDay(7)", engine, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_published_migration_that_changed_is_refused()
     {
         var migrator = Migrator("m_changed");
