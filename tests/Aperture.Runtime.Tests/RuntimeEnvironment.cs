@@ -87,8 +87,20 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
     /// <summary>Stops the runtime and starts a new one over the same ClickHouse and Redis, as a redeploy would.</summary>
     public async Task RestartRuntimeAsync()
     {
+        await StopRuntimeAsync();
+        await StartRuntimeAsync();
+    }
+
+    /// <summary>Stops the runtime alone; ClickHouse and Redis stay as they are.</summary>
+    public async Task StopRuntimeAsync()
+    {
         await App.StopAsync();
         await App.DisposeAsync();
+    }
+
+    /// <summary>Starts a new runtime over the same ClickHouse and Redis and waits until it is ready.</summary>
+    public async Task StartRuntimeAsync()
+    {
         App = RuntimeApplication.Build(Arguments(_role, _extraArgs));
         await App.StartAsync();
         await WaitReadyAsync();

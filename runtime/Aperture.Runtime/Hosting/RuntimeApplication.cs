@@ -121,6 +121,8 @@ public static class RuntimeApplication
             provider.GetRequiredService<ClickHouseClient>(), provider.GetRequiredService<IOptions<ClickHouseOptions>>().Value.Database));
         services.AddSingleton<AggregatorStats>();
         services.AddSingleton(new StackInterner());
+        services.AddSingleton<PushClaims>();
+        services.AddHostedService<AggregatorHeartbeat>();
         services.AddSingleton<PushIngestor>();
         services.AddSingleton<ProfileQueries>();
         services.AddSingleton<AlertRuleStore>();

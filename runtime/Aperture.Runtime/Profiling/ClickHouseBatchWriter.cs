@@ -16,6 +16,7 @@ public sealed partial class ClickHouseBatchWriter(
     Channel<ProfileBatch> queue,
     ProfileStore store,
     ProfileBuffer buffer,
+    PushClaims claims,
     AggregatorStats stats,
     IOptions<ProfilingOptions> options,
     TimeProvider time,
@@ -105,6 +106,7 @@ public sealed partial class ClickHouseBatchWriter(
                 await store.WriteAsync(pending, token, stoppingToken);
                 stats.FlushSucceeded(rows, Stopwatch.GetElapsedTime(started));
                 buffer.MarkFlushed(pending);
+                await MarkStoredAsync(pending);
                 AggregatorMetrics.BufferBatches.Set(buffer.Count);
                 return;
             }
@@ -119,6 +121,26 @@ public sealed partial class ClickHouseBatchWriter(
             }
         }
     }
+
+    /// <summary>
+    /// Records in Redis that the batches are stored. If Redis does not answer, their claims stay
+    /// "pending" under this live instance, which still refuses replays; only a crash before the
+    /// next successful mark could let a replay be stored twice.
+    /// </summary>
+    private async Task MarkStoredAsync(List<ProfileBatch> stored)
+    {
+        try
+        {
+            await claims.MarkStoredAsync(stored);
+        }
+        catch (StackExchange.Redis.RedisException e)
+        {
+            LogMarkFailed(stored.Count, e.Message);
+        }
+    }
+
+    [LoggerMessage(EventId = 412, Level = LogLevel.Warning, Message = "{Batches} stored batches not marked stored in Redis: {Reason}")]
+    private partial void LogMarkFailed(int batches, string reason);
 
     [LoggerMessage(EventId = 410, Level = LogLevel.Warning, Message = "Flush of {Batches} batches ({Rows} rows) failed (attempt {Attempt}); retrying within {Delay}: {Reason}")]
     private partial void LogFlushFailed(int batches, long rows, int attempt, TimeSpan delay, string reason);

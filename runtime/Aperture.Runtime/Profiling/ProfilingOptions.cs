@@ -38,6 +38,10 @@ public sealed class ProfilingOptions
     [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
     public TimeSpan IdempotencyWindow { get; set; } = TimeSpan.FromDays(1);
 
+    /// <summary>How long after its last heartbeat an aggregator counts as gone, and its unstored batches may be taken again.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.300", "00:10:00")]
+    public TimeSpan HeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
     [Range(1, 10_000_000)]
     public int MaxEventsPerBatch { get; set; } = 100_000;
 

@@ -20,7 +20,7 @@ public sealed partial class PushIngestor(
     ProfileBuffer buffer,
     StackInterner stacksHeld,
     Channel<ProfileBatch> writeQueue,
-    IConnectionMultiplexer redis,
+    PushClaims claims,
     AggregatorStats stats,
     IOptions<ProfilingOptions> options,
     TimeProvider time,
@@ -34,9 +34,7 @@ public sealed partial class PushIngestor(
         try
         {
             var batch = PushBatchConverter.ToBatch(request, options.Value, NextReceivedNs(), stacksHeld);
-            var key = (RedisKey)$"aperture:{ProfileStore.DefaultTenant}:push:{batch.AgentId}:{batch.Sequence}";
-            var database = redis.GetDatabase();
-            if (!await database.StringSetAsync(key, 1, options.Value.IdempotencyWindow, When.NotExists).WaitAsync(cancellationToken))
+            if (await claims.ClaimAsync(batch.AgentId, batch.Sequence, cancellationToken) == PushClaims.Outcome.Duplicate)
             {
                 stats.PushSucceeded(0);
                 return new PushResponse { Accepted = true, Duplicate = true };
@@ -45,7 +43,7 @@ public sealed partial class PushIngestor(
             if (buffer.TryAdd(batch) == BufferAddResult.Full)
             {
                 // Forget the claim, so that the agent's retry of this batch is taken, not called a replay.
-                await database.KeyDeleteAsync(key);
+                await claims.ReleaseAsync(batch.AgentId, batch.Sequence);
                 stats.Dropped();
                 stats.PushFailed();
                 LogDropped(batch.AgentId, batch.Sequence, buffer.Capacity);

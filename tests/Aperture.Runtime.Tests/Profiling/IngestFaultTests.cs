@@ -57,6 +57,68 @@ public sealed class IngestFaultTests
     }
 
     [Fact]
+    public async Task Batches_lost_with_a_crashed_aggregator_are_taken_again_when_the_agent_replays_them_and_stored_once()
+    {
+        await using var runtime = await RuntimeEnvironment.StartAsync(
+            Hosting.RuntimeOptions.AggregatorRole,
+            "--Aperture:Profiling:FlushInterval=00:00:00.100",
+            "--Aperture:Profiling:MaxRetryDelay=00:00:00.200",
+            "--Aperture:Profiling:HeartbeatTimeout=00:00:00.600");
+        var agent = Agent("crash");
+        var batches = Enumerable.Range(1, 3).Select(i => Batch(agent, (ulong)i, Cpu(T0 + i, (ulong)i, "main", "lost"))).ToArray();
+
+        // ClickHouse is down: the aggregator acknowledges the batches but cannot store them, then goes away.
+        await runtime.ClickHouse.StopAsync();
+        using (var channel = runtime.GrpcChannel())
+        {
+            var client = new Aggregator.AggregatorClient(channel);
+            foreach (var batch in batches)
+            {
+                Assert.True((await client.PushAsync(batch, cancellationToken: Cancel)).Accepted);
+            }
+        }
+
+        await runtime.StopRuntimeAsync();
+        await runtime.ClickHouse.StartAsync();
+        await runtime.StartRuntimeAsync();
+        await Task.Delay(1000, Cancel);
+
+        // The agent replays from its spool: the new aggregator takes what the old one lost.
+        using (var channel = runtime.GrpcChannel())
+        {
+            var client = new Aggregator.AggregatorClient(channel);
+            foreach (var batch in batches)
+            {
+                var replay = await client.PushAsync(batch, cancellationToken: Cancel);
+                Assert.True(replay.Accepted);
+                Assert.False(replay.Duplicate);
+            }
+
+            await WaitForStorageAsync(runtime.Http, agent, 6, Cancel);
+            await RuntimeEnvironment.WaitUntilAsync(
+                async () => (await client.PushAsync(batches[0], cancellationToken: Cancel)).Duplicate, TimeSpan.FromSeconds(10), "a stored batch called a replay");
+        }
+
+        await Task.Delay(500, Cancel);
+        var stored = await PostJsonAsync(runtime.Http, "/api/aggregate", new { agent_id = agent, source = "storage" }, Cancel);
+        Assert.Equal(6UL, stored.GetProperty("total_events").GetUInt64());
+    }
+
+    [Fact]
+    public async Task A_replay_to_a_live_aggregator_that_holds_the_batch_is_a_duplicate_even_before_it_is_stored()
+    {
+        await using var runtime = await RuntimeEnvironment.StartAsync();
+        await runtime.ClickHouse.StopAsync();
+        using var channel = runtime.GrpcChannel();
+        var client = new Aggregator.AggregatorClient(channel);
+        var batch = Batch(Agent("held"), 1, Cpu(T0, 1, "main"));
+
+        Assert.False((await client.PushAsync(batch, cancellationToken: Cancel)).Duplicate);
+        Assert.True((await client.PushAsync(batch, cancellationToken: Cancel)).Duplicate);
+        await runtime.ClickHouse.StartAsync();
+    }
+
+    [Fact]
     public async Task With_a_token_every_route_but_the_probes_needs_it_over_http_and_grpc()
     {
         await using var runtime = await RuntimeEnvironment.StartAsync(Hosting.RuntimeOptions.AggregatorRole, "--Aperture:AuthToken=s3cret-token");
