@@ -19,8 +19,7 @@ build:
 
 ## test: everything a fresh machine needs, then every test project
 test: deps build
-	$(DOTNET) test Operator.sln -c $(CONFIG) --no-build --nologo -v minimal \
-		--logger "console;verbosity=normal" -- RunConfiguration.TestSessionTimeout=3000000
+	@CONFIG=$(CONFIG) bash scripts/test.sh
 
 ## run: embedded ClickHouse + Redis + runtime in the foreground; Ctrl-C stops all
 run: deps build
