@@ -141,16 +141,82 @@ public sealed class StackInterner(int capacity = 200_000)
     }
 }
 
-/// <summary>One event of a batch: a stack and how many samples or occurrences it stands for.</summary>
+/// <summary>
+/// One event of a batch: a stack and how many samples or occurrences it stands for. It holds no
+/// reference (the syscall name is an id), so the buffer's event arrays cost the GC nothing to mark.
+/// </summary>
 public readonly record struct ProfileEvent(
     EventKind Kind,
     long TimestampNs,
     ulong StackId,
     ulong Count,
     ulong Value,
-    string Detail,
+    ulong LockAddress,
+    int SyscallId,
     uint Pid,
-    uint Tid);
+    uint Tid)
+{
+    /// <summary>The lock's address (lock events) or the syscall's name (syscall events), as stored.</summary>
+    public string Detail => Kind switch
+    {
+        EventKind.Lock => LockAddress == 0 ? string.Empty : $"0x{LockAddress:x}",
+        EventKind.Syscall => SyscallNames.Name(SyscallId),
+        _ => string.Empty,
+    };
+}
+
+/// <summary>
+/// Syscall names by small id. The set is closed (a few hundred on Linux); past the bound, further
+/// names share one id rather than grow the table without limit.
+/// </summary>
+public static class SyscallNames
+{
+    private const int MaxNames = 4096;
+    private const string Other = "[other]";
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, int> Ids = new(StringComparer.Ordinal);
+    private static readonly List<string> Names = [string.Empty];
+    private static readonly Lock Gate = new();
+
+    public static int Id(string name)
+    {
+        if (name.Length == 0)
+        {
+            return 0;
+        }
+
+        if (Ids.TryGetValue(name, out var id))
+        {
+            return id;
+        }
+
+        lock (Gate)
+        {
+            if (Ids.TryGetValue(name, out id))
+            {
+                return id;
+            }
+
+            if (Names.Count >= MaxNames)
+            {
+                return Id(Other);
+            }
+
+            Names.Add(name);
+            s_snapshot = [.. Names];
+            Ids[name] = Names.Count - 1;
+            return Names.Count - 1;
+        }
+    }
+
+    // Readers take the array published after each addition, without the lock.
+    private static volatile string[] s_snapshot = [string.Empty];
+
+    public static string Name(int id)
+    {
+        var names = s_snapshot;
+        return id >= 0 && id < names.Length ? names[id] : string.Empty;
+    }
+}
 
 /// <summary>A batch as the aggregator holds it: its events and the stacks they refer to.</summary>
 public sealed class ProfileBatch

@@ -334,8 +334,14 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
                     events[key] = list;
                 }
 
-                list.Events.Add(new ProfileEvent((EventKind)reader.GetFieldValue<byte>(2), reader.GetFieldValue<long>(3), reader.GetFieldValue<ulong>(4),
-                    reader.GetFieldValue<ulong>(5), reader.GetFieldValue<ulong>(6), reader.GetString(7), reader.GetFieldValue<uint>(8), reader.GetFieldValue<uint>(9)));
+                var kind = (EventKind)reader.GetFieldValue<byte>(2);
+                var detail = reader.GetString(7);
+                var lockAddress = kind == EventKind.Lock && detail.StartsWith("0x", StringComparison.Ordinal)
+                    ? ulong.Parse(detail.AsSpan(2), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture)
+                    : 0;
+                list.Events.Add(new ProfileEvent(kind, reader.GetFieldValue<long>(3), reader.GetFieldValue<ulong>(4),
+                    reader.GetFieldValue<ulong>(5), reader.GetFieldValue<ulong>(6), lockAddress, kind == EventKind.Syscall ? SyscallNames.Id(detail) : 0,
+                    reader.GetFieldValue<uint>(8), reader.GetFieldValue<uint>(9)));
             }
         }
 

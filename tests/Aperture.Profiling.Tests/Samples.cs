@@ -9,7 +9,7 @@ internal static class Samples
 
     public static ProfileBatch Batch(string agent, ulong sequence, long receivedAtNs, params (EventKind Kind, long Ts, ulong Count, ulong Value, CallStack Stack)[] events) =>
         new(agent, sequence, receivedAtNs, 10_000_000,
-            [.. events.Select(e => new ProfileEvent(e.Kind, e.Ts, e.Stack.Id, e.Count, e.Value, string.Empty, 1, 1))],
+            [.. events.Select(e => new ProfileEvent(e.Kind, e.Ts, e.Stack.Id, e.Count, e.Value, 0, 0, 1, 1))],
             events.Select(e => e.Stack).DistinctBy(s => s.Id).ToDictionary(s => s.Id));
 
     public static ProfileBatch CpuBatch(string agent, ulong sequence, long ts, ulong count = 1) =>

@@ -115,9 +115,7 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
             if (e.Kind == EventKind.Lock)
             {
                 item.WaitNs = e.Value;
-                item.LockAddress = e.Detail.StartsWith("0x", StringComparison.Ordinal)
-                    ? ulong.Parse(e.Detail.AsSpan(2), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture)
-                    : 0;
+                item.LockAddress = e.LockAddress;
             }
             else if (e.Kind == EventKind.Syscall)
             {

@@ -11,6 +11,7 @@ public static class PushBatchConverter
 {
     private const int MaxAgentIdLength = 256;
     private const int MaxTextLength = 4096;
+    private const int MaxSyscallNameLength = 64;
 
     public static ProfileBatch ToBatch(PushRequest request, ProfilingOptions limits, long receivedAtNs, StackInterner stacksHeld)
     {
@@ -75,13 +76,17 @@ public static class PushBatchConverter
                 : e.HasStackIndex && e.StackIndex < table.Length ? table[e.StackIndex]
                 : throw new InvalidRequestException($"events[{i}].stack", $"events[{i}] has neither a stack nor a stack_index into the batch's {table.Length} stacks");
             stacks.TryAdd(stack.Id, stack);
-            var (value, detail) = kind switch
+            if (kind == EventKind.Syscall && e.Syscall.Length > MaxSyscallNameLength)
             {
-                EventKind.Lock => (e.WaitNs, e.LockAddress == 0 ? string.Empty : $"0x{e.LockAddress:x}"),
-                EventKind.Syscall => (e.LatencyNs, e.Syscall.Length <= MaxTextLength ? e.Syscall : e.Syscall[..MaxTextLength]),
-                _ => (0UL, string.Empty),
-            };
-            events.Add(new ProfileEvent(kind, (long)e.TimestampNs, stack.Id, Math.Max(1, e.Count), value, detail, e.Pid, e.Tid));
+                throw new InvalidRequestException($"events[{i}].syscall", $"events[{i}].syscall is longer than {MaxSyscallNameLength} characters");
+            }
+
+            events.Add(kind switch
+            {
+                EventKind.Lock => new ProfileEvent(kind, (long)e.TimestampNs, stack.Id, Math.Max(1, e.Count), e.WaitNs, e.LockAddress, 0, e.Pid, e.Tid),
+                EventKind.Syscall => new ProfileEvent(kind, (long)e.TimestampNs, stack.Id, Math.Max(1, e.Count), e.LatencyNs, 0, SyscallNames.Id(e.Syscall), e.Pid, e.Tid),
+                _ => new ProfileEvent(kind, (long)e.TimestampNs, stack.Id, Math.Max(1, e.Count), 0, 0, 0, e.Pid, e.Tid),
+            });
         }
 
         return new ProfileBatch(request.AgentId, request.Sequence, receivedAtNs, (long)request.SamplePeriodNs, events.MoveToImmutable(), stacks);
