@@ -5,7 +5,7 @@ DOTNET ?= dotnet
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: all deps build test run bench clean
+.PHONY: all deps build test run bench crds clean
 
 all: build
 
@@ -24,6 +24,10 @@ test: deps build
 ## run: embedded ClickHouse + Redis + runtime in the foreground; Ctrl-C stops all
 run: deps build
 	@CONFIG=$(CONFIG) bash scripts/run-local.sh
+
+## crds: regenerate crds/ from the C# resource types (a test fails when crds/ is stale)
+crds:
+	$(DOTNET) run --project operator/Aperture.Operator -c $(CONFIG) -- generate-crds crds
 
 ## bench: the benchmark harnesses; figures go to standard output
 bench: deps build
