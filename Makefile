@@ -27,7 +27,7 @@ run: deps build
 
 ## crds: regenerate crds/ from the C# resource types (a test fails when crds/ is stale)
 crds:
-	$(DOTNET) run --project operator/Aperture.Operator -c $(CONFIG) -- generate-crds crds
+	$(DOTNET) run --project operator/Aperture.Operator -c $(CONFIG) -- generate-crds crds charts/aperture/crds
 
 ## bench: the benchmark harnesses; figures go to standard output
 bench: deps build

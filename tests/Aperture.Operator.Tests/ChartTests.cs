@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Aperture.Operator.Crds;
+using Aperture.Testing;
+
+namespace Aperture.Operator.Tests;
+
+/// <summary>The Helm chart, checked with the real helm and against the Kubernetes schemas (npm kubernetes-models).</summary>
+public sealed class ChartTests
+{
+    private static string Chart => Path.Combine(RepositoryLayout.Root, "charts", "aperture");
+
+    private static string Helm => Path.Combine(RepositoryLayout.Root, ".deps", "tools", "helm", "helm");
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static async Task<(int Code, string Output, string Error)> RunAsync(string file, string? input, params string[] arguments)
+    {
+        var info = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.Environment["NODE_PATH"] = RepositoryLayout.NodeModules;
+        info.Environment["HELM_CACHE_HOME"] = Path.Combine(Path.GetTempPath(), "aperture-helm-cache");
+        info.Environment["HELM_CONFIG_HOME"] = Path.Combine(Path.GetTempPath(), "aperture-helm-config");
+        using var process = Process.Start(info)!;
+        if (input is not null)
+        {
+            await process.StandardInput.WriteAsync(input);
+            process.StandardInput.Close();
+        }
+
+        var output = process.StandardOutput.ReadToEndAsync(Cancel);
+        var error = process.StandardError.ReadToEndAsync(Cancel);
+        await process.WaitForExitAsync(Cancel);
+        return (process.ExitCode, await output, await error);
+    }
+
+    private static async Task<IReadOnlyList<JsonObject>> RenderAsync(params string[] extra)
+    {
+        var (code, output, error) = await RunAsync(Helm, null, ["template", "aperture", Chart, "--namespace", "observability", "--include-crds", .. extra]);
+        Assert.True(code == 0, $"helm template failed: {error}");
+        return [.. YamlDocuments.Load(output).OfType<JsonObject>()];
+    }
+
+    [Fact]
+    public async Task Helm_lint_strict_passes()
+    {
+        var (code, output, error) = await RunAsync(Helm, null, "lint", "--strict", Chart);
+
+        Assert.True(code == 0, $"helm lint --strict failed:\n{output}\n{error}");
+    }
+
+    [Fact]
+    public async Task Every_rendered_manifest_is_valid_against_the_kubernetes_schemas()
+    {
+        var manifests = await RenderAsync("--set", "watchNamespaces={team-a,team-b}");
+        const string script = """
+            const docs = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+            const results = docs.map(d => {
+              const [group, version] = d.apiVersion.includes('/') ? d.apiVersion.split('/') : [null, d.apiVersion];
+              const path = 'kubernetes-models/' + (group ? group + '/' : '') + version + '/' + d.kind;
+              try { const Model = require(path)[d.kind]; new Model(d).validate(); return { kind: d.kind, name: d.metadata.name, ok: true }; }
+              catch (e) { return { kind: d.kind, name: d.metadata && d.metadata.name, ok: false, error: String(e.message).slice(0, 500) }; }
+            });
+            console.log(JSON.stringify(results));
+            """;
+        var (code, output, error) = await RunAsync("node", JsonSerializer.Serialize(manifests), "-e", script);
+
+        Assert.True(code == 0, error);
+        var results = JsonDocument.Parse(output).RootElement.EnumerateArray().ToList();
+        Assert.Equal(manifests.Count, results.Count);
+        Assert.All(results, r => Assert.True(r.GetProperty("ok").GetBoolean(), $"{r.GetProperty("kind")} {r.GetProperty("name")}: {r}"));
+        string[] kinds = ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"];
+        Assert.Equal(kinds, results.Select(r => r.GetProperty("kind").GetString()).Distinct().Order());
+    }
+
+    [Fact]
+    public async Task The_rbac_names_every_verb_and_resource_and_grants_no_wildcard()
+    {
+        var roles = (await RenderAsync()).Where(m => m["kind"]!.GetValue<string>() is "ClusterRole" or "Role").ToList();
+
+        Assert.Equal(2, roles.Count);
+        foreach (var rule in roles.SelectMany(r => r["rules"]!.AsArray()))
+        {
+            foreach (var list in new[] { "apiGroups", "resources", "verbs" })
+            {
+                Assert.DoesNotContain("*", rule![list]!.AsArray().Select(v => v!.GetValue<string>()));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task The_chart_installs_every_crd_of_the_project()
+    {
+        var crds = (await RenderAsync()).Where(m => m["kind"]!.GetValue<string>() == "CustomResourceDefinition")
+            .Select(m => m["metadata"]!["name"]!.GetValue<string>());
+
+        Assert.Equal(CrdFiles.Render().Keys.Select(k => k[..^".yaml".Length]).Order(), crds.Order());
+    }
+
+    [Fact]
+    public async Task A_typo_in_values_fails_the_install()
+    {
+        var (code, _, error) = await RunAsync(Helm, null, "template", "aperture", Chart, "--set", "replicaCont=3");
+
+        Assert.NotEqual(0, code);
+        Assert.Contains("replicaCont", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_default_render_matches_its_golden_file()
+    {
+        var (code, output, error) = await RunAsync(Helm, null, "template", "aperture", Chart, "--namespace", "observability");
+        Assert.True(code == 0, error);
+        var golden = Path.Combine(RepositoryLayout.Root, "tests", "Aperture.Operator.Tests", "Golden", "chart-default.yaml");
+        if (Environment.GetEnvironmentVariable("APERTURE_UPDATE_GOLDEN") == "1")
+        {
+            await File.WriteAllTextAsync(golden, output, Cancel);
+        }
+
+        Assert.True(File.Exists(golden), "no golden file: run the tests once with APERTURE_UPDATE_GOLDEN=1 and review it");
+        Assert.True(await File.ReadAllTextAsync(golden, Cancel) == output,
+            "the chart renders differently from Golden/chart-default.yaml; review the change and update it with APERTURE_UPDATE_GOLDEN=1");
+    }
+}
