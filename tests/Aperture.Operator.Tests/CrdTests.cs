@@ -67,6 +67,25 @@ public sealed class CrdTests
         Assert.Empty(CrdSchemaValidator.Validate(SchemaOf(kind), document));
     }
 
+    [Theory]
+    [MemberData(nameof(Examples))]
+    public void Every_example_reads_into_its_csharp_type_and_writes_back_valid(string file)
+    {
+        var yaml = File.ReadAllText(Path.Combine(RepositoryLayout.Root, "examples", file));
+        var kind = YamlDocuments.Load(yaml).Single()!["kind"]!.GetValue<string>();
+        var type = CrdGenerator.Kinds.Single(k => k.Name == kind);
+
+        var options = new System.Text.Json.JsonSerializerOptions { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+        var typed = System.Text.Json.JsonSerializer.Deserialize(YamlDocuments.Load(yaml).Single(), type, options) ?? throw new InvalidOperationException("no object");
+        var written = System.Text.Json.JsonSerializer.SerializeToNode(typed, type, options)!.AsObject();
+        written.Remove("status");
+
+        Assert.Empty(CrdSchemaValidator.Validate(SchemaOf(kind), written));
+        Assert.Equal(
+            YamlDocuments.Load(yaml).Single()!["spec"]!.AsObject().Select(p => p.Key).Order(),
+            written["spec"]!.AsObject().Where(p => p.Value is not null).Select(p => p.Key).Intersect(YamlDocuments.Load(yaml).Single()!["spec"]!.AsObject().Select(p => p.Key)).Order());
+    }
+
     [Fact]
     public void There_is_an_example_of_every_kind()
     {

@@ -52,6 +52,7 @@ public sealed class AlertRuleSpec
     public string? For { get; set; }
 }
 
+[JsonConverter(typeof(JsonStringEnumConverter<AlertMetric>))]
 public enum AlertMetric
 {
     [JsonStringEnumMemberName("buffer_utilization")]
@@ -68,6 +69,7 @@ public enum AlertMetric
     EventThroughput,
 }
 
+[JsonConverter(typeof(JsonStringEnumConverter<AlertOperator>))]
 public enum AlertOperator
 {
     [JsonStringEnumMemberName("gt")]
@@ -82,6 +84,7 @@ public enum AlertOperator
     Eq,
 }
 
+[JsonConverter(typeof(JsonStringEnumConverter<AlertSeverity>))]
 public enum AlertSeverity
 {
     [JsonStringEnumMemberName("info")]

@@ -38,6 +38,7 @@ public sealed class ApiKeySpec
     public string? ExpiresAt { get; set; }
 }
 
+[JsonConverter(typeof(JsonStringEnumConverter<ApiKeyScope>))]
 public enum ApiKeyScope
 {
     [JsonStringEnumMemberName("read")]

@@ -79,6 +79,7 @@ public sealed class Condition
     public string Message { get; set; } = string.Empty;
 }
 
+[JsonConverter(typeof(JsonStringEnumConverter<ConditionStatus>))]
 public enum ConditionStatus
 {
     [JsonStringEnumMemberName("True")]

@@ -47,6 +47,7 @@ public sealed class ProfilingTargetSpec
     public List<Toleration>? Tolerations { get; set; }
 }
 
+[JsonConverter(typeof(JsonStringEnumConverter<ProfilingEventType>))]
 public enum ProfilingEventType
 {
     [JsonStringEnumMemberName("cpu")]
@@ -74,6 +75,7 @@ public sealed class Toleration
     public TolerationEffect? Effect { get; set; }
 }
 
+[JsonConverter(typeof(JsonStringEnumConverter<TolerationOperator>))]
 public enum TolerationOperator
 {
     [JsonStringEnumMemberName("Exists")]
@@ -82,6 +84,7 @@ public enum TolerationOperator
     Equal,
 }
 
+[JsonConverter(typeof(JsonStringEnumConverter<TolerationEffect>))]
 public enum TolerationEffect
 {
     [JsonStringEnumMemberName("NoSchedule")]

@@ -41,6 +41,7 @@ public sealed class TenantSpec
     public string? Contact { get; set; }
 }
 
+[JsonConverter(typeof(JsonStringEnumConverter<TenantPlan>))]
 public enum TenantPlan
 {
     [JsonStringEnumMemberName("free")]

@@ -1,0 +1,167 @@
+using System.Text.Json;
+using Aperture.Contracts.Resources;
+using k8s.Models;
+
+namespace Aperture.Operator.Desired;
+
+/// <summary>
+/// The node agents of a Site, as pure functions of the Site and all its ProfilingTargets: one
+/// DaemonSet and one ConfigMap. Nodes must carry <c>aperture.dev/agent=enabled</c>; each target
+/// adds its node selector as one more way to qualify, and its tolerations. No targets, no agents.
+/// </summary>
+public static class AgentResources
+{
+    public const string Component = "agent";
+    public const string NodeLabel = "aperture.dev/agent";
+    public const string NodeLabelValue = "enabled";
+    public const int ApiPort = 19090;
+
+    /// <summary>
+    /// perf_event_open needs CAP_PERFMON; reading other processes' memory maps and symbols needs
+    /// CAP_SYS_PTRACE. Nothing else is granted, and the container is not privileged.
+    /// </summary>
+    public static readonly IReadOnlyList<string> Capabilities = ["PERFMON", "SYS_PTRACE"];
+
+    public static string Name(Site site) => $"{site.Metadata.Name}-agent";
+
+    public static V1ConfigMap ConfigMap(Site site, IReadOnlyList<ProfilingTarget> targets)
+    {
+        var ordered = targets.OrderBy(t => t.Metadata.Name, StringComparer.Ordinal).ToList();
+        var config = new SortedDictionary<string, object?>(StringComparer.Ordinal)
+        {
+            ["aggregator"] = SiteResources.GrpcEndpoint(site),
+            ["site"] = site.Metadata.Name,
+            ["targets"] = ordered.Select(t => new SortedDictionary<string, object?>(StringComparer.Ordinal)
+            {
+                ["name"] = t.Metadata.Name,
+                ["eventTypes"] = t.Spec.EventTypes.Select(e => JsonSerializer.Serialize(e).Trim('"')).Distinct().Order(StringComparer.Ordinal).ToList(),
+                ["podSelector"] = t.Spec.PodSelector is null ? null : new SortedDictionary<string, string>(t.Spec.PodSelector, StringComparer.Ordinal),
+                ["sampleRateHz"] = t.Spec.SampleRateHz,
+            }).ToList(),
+        };
+        return new V1ConfigMap
+        {
+            ApiVersion = "v1",
+            Kind = "ConfigMap",
+            Metadata = ObjectMetadata.For(site, Name(site), Component),
+            Data = new Dictionary<string, string>(StringComparer.Ordinal) { ["agent.json"] = JsonSerializer.Serialize(config, Indented) },
+        };
+    }
+
+    public static V1DaemonSet DaemonSet(Site site, IReadOnlyList<ProfilingTarget> targets, string image, V1ConfigMap configMap)
+    {
+        if (targets.Count == 0)
+        {
+            throw new ArgumentException("a Site without ProfilingTargets has no agent DaemonSet", nameof(targets));
+        }
+
+        var ordered = targets.OrderBy(t => t.Metadata.Name, StringComparer.Ordinal).ToList();
+        // One node selector term per target: the agent label AND that target's selector. The terms are ORed.
+        var terms = ordered
+            .Select(t => (IDictionary<string, string>)new SortedDictionary<string, string>(t.Spec.NodeSelector ?? [], StringComparer.Ordinal))
+            .Select(selector => new V1NodeSelectorTerm
+            {
+                MatchExpressions =
+                [
+                    new V1NodeSelectorRequirement { Key = NodeLabel, OperatorProperty = "In", Values = [NodeLabelValue] },
+                    .. selector.Select(kv => new V1NodeSelectorRequirement { Key = kv.Key, OperatorProperty = "In", Values = [kv.Value] }),
+                ],
+            })
+            .DistinctBy(t => string.Join(';', t.MatchExpressions.Select(e => $"{e.Key}={e.Values[0]}")))
+            .ToList();
+        var tolerations = ordered
+            .SelectMany(t => t.Spec.Tolerations ?? [])
+            .Select(t => new V1Toleration
+            {
+                Key = t.Key,
+                OperatorProperty = t.Operator is null ? null : JsonSerializer.Serialize(t.Operator).Trim('"'),
+                Value = t.Value,
+                Effect = t.Effect is null ? null : JsonSerializer.Serialize(t.Effect).Trim('"'),
+            })
+            .DistinctBy(t => (t.Key, t.OperatorProperty, t.Value, t.Effect))
+            .ToList();
+
+        return new V1DaemonSet
+        {
+            ApiVersion = "apps/v1",
+            Kind = "DaemonSet",
+            Metadata = ObjectMetadata.For(site, Name(site), Component),
+            Spec = new V1DaemonSetSpec
+            {
+                Selector = new V1LabelSelector { MatchLabels = ObjectMetadata.Selector(Component, site.Metadata.Name) },
+                UpdateStrategy = new V1DaemonSetUpdateStrategy { Type = "RollingUpdate", RollingUpdate = new V1RollingUpdateDaemonSet { MaxUnavailable = "10%" } },
+                Template = new V1PodTemplateSpec
+                {
+                    Metadata = new V1ObjectMeta
+                    {
+                        Labels = ObjectMetadata.Labels(Component, site.Metadata.Name),
+                        Annotations = new Dictionary<string, string> { ["aperture.dev/config-hash"] = Hash(configMap) },
+                    },
+                    Spec = new V1PodSpec
+                    {
+                        // Profiling sees the node's processes only in the host's PID namespace.
+                        HostPID = true,
+                        EnableServiceLinks = false,
+                        PriorityClassName = "system-node-critical",
+                        Affinity = new V1Affinity
+                        {
+                            NodeAffinity = new V1NodeAffinity
+                            {
+                                RequiredDuringSchedulingIgnoredDuringExecution = new V1NodeSelector { NodeSelectorTerms = terms },
+                            },
+                        },
+                        Tolerations = tolerations.Count == 0 ? null : tolerations,
+                        Containers =
+                        [
+                            new V1Container
+                            {
+                                Name = "agent",
+                                Image = image,
+                                Args = ["--config", "/etc/aperture/agent.json"],
+                                Env =
+                                [
+                                    new V1EnvVar { Name = "NODE_NAME", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "spec.nodeName" } } },
+                                    .. site.Spec.AuthTokenSecretRef is { } token ? [ObjectMetadata.FromSecret("APERTURE_AUTH_TOKEN", token)] : Array.Empty<V1EnvVar>(),
+                                ],
+                                Ports = [new V1ContainerPort { Name = "api", ContainerPort = ApiPort, Protocol = "TCP" }],
+                                LivenessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/healthz", Port = "api" }, PeriodSeconds = 10 },
+                                ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/ready", Port = "api" }, PeriodSeconds = 10 },
+                                SecurityContext = new V1SecurityContext
+                                {
+                                    Privileged = false,
+                                    AllowPrivilegeEscalation = false,
+                                    ReadOnlyRootFilesystem = true,
+                                    RunAsUser = 0,
+                                    Capabilities = new V1Capabilities { Drop = ["ALL"], Add = [.. Capabilities] },
+                                },
+                                Resources = new V1ResourceRequirements
+                                {
+                                    Requests = new Dictionary<string, ResourceQuantity> { ["cpu"] = new("20m"), ["memory"] = new("64Mi") },
+                                    Limits = new Dictionary<string, ResourceQuantity> { ["memory"] = new("128Mi") },
+                                },
+                                VolumeMounts =
+                                [
+                                    new V1VolumeMount { Name = "config", MountPath = "/etc/aperture", ReadOnlyProperty = true },
+                                    new V1VolumeMount { Name = "sys", MountPath = "/host/sys", ReadOnlyProperty = true },
+                                    new V1VolumeMount { Name = "spool", MountPath = "/var/lib/aperture/spool" },
+                                ],
+                            },
+                        ],
+                        Volumes =
+                        [
+                            new V1Volume { Name = "config", ConfigMap = new V1ConfigMapVolumeSource { Name = configMap.Metadata.Name } },
+                            new V1Volume { Name = "sys", HostPath = new V1HostPathVolumeSource { Path = "/sys", Type = "Directory" } },
+                            // The spool outlives the pod, so nothing collected is lost across agent restarts.
+                            new V1Volume { Name = "spool", HostPath = new V1HostPathVolumeSource { Path = $"/var/lib/aperture/{site.Metadata.NamespaceProperty}/{site.Metadata.Name}/spool", Type = "DirectoryOrCreate" } },
+                        ],
+                    },
+                },
+            },
+        };
+    }
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    private static string Hash(V1ConfigMap configMap) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(configMap.Data["agent.json"])))[..16];
+}

@@ -1,0 +1,219 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Aperture.Contracts.Resources;
+using k8s.Models;
+
+namespace Aperture.Operator.Desired;
+
+/// <summary>
+/// The objects a Site becomes, as pure functions of the Site (and the operator's default image):
+/// the aggregator StatefulSet, a headless Service for its pods, a client Service and a ConfigMap.
+/// </summary>
+public static class SiteResources
+{
+    public const string Component = "aggregator";
+    public const int HttpPort = 9090;
+    public const int GrpcPort = 50051;
+
+    public static string Name(Site site) => $"{site.Metadata.Name}-aggregator";
+
+    public static string HeadlessName(Site site) => $"{Name(site)}-pods";
+
+    /// <summary>host:port of the HTTP API, as other components reach it.</summary>
+    public static string Endpoint(Site site) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Name(site)}.{site.Metadata.NamespaceProperty}.svc:{HttpPort}");
+
+    /// <summary>host:port of the gRPC ingest, as agents reach it.</summary>
+    public static string GrpcEndpoint(Site site) =>
+        string.Create(CultureInfo.InvariantCulture, $"{Name(site)}.{site.Metadata.NamespaceProperty}.svc:{GrpcPort}");
+
+    public static V1ConfigMap ConfigMap(Site site, IReadOnlyList<AlertRule> alertRules)
+    {
+        var settings = new SortedDictionary<string, object?>(StringComparer.Ordinal)
+        {
+            ["clickHouseDatabase"] = site.Spec.ClickHouse.Database,
+            ["replicas"] = site.Spec.Replicas,
+            ["retentionDays"] = site.Spec.RetentionDays,
+        };
+        var rules = alertRules
+            .OrderBy(r => r.Metadata.Name, StringComparer.Ordinal)
+            .Select(r => new SortedDictionary<string, object?>(StringComparer.Ordinal)
+            {
+                ["resource"] = r.Metadata.Name,
+                ["name"] = r.Spec.Name ?? r.Metadata.Name,
+                ["metric"] = JsonSerializer.Serialize(r.Spec.Metric).Trim('"'),
+                ["operator"] = JsonSerializer.Serialize(r.Spec.Operator).Trim('"'),
+                ["threshold"] = r.Spec.Threshold,
+                ["severity"] = JsonSerializer.Serialize(r.Spec.Severity).Trim('"'),
+                ["for"] = r.Spec.For,
+            })
+            .ToList();
+        return new V1ConfigMap
+        {
+            ApiVersion = "v1",
+            Kind = "ConfigMap",
+            Metadata = ObjectMetadata.For(site, Name(site), Component),
+            Data = new Dictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["site.json"] = JsonSerializer.Serialize(settings, Indented),
+                ["alerts.json"] = JsonSerializer.Serialize(rules, Indented),
+            },
+        };
+    }
+
+    public static V1StatefulSet StatefulSet(Site site, string defaultImage, V1ConfigMap configMap)
+    {
+        List<V1EnvVar> env =
+        [
+            ObjectMetadata.FromSecret("Aperture__ClickHouse__ConnectionString", site.Spec.ClickHouse.ConnectionSecretRef),
+            new() { Name = "Aperture__ClickHouse__Database", Value = site.Spec.ClickHouse.Database },
+            ObjectMetadata.FromSecret("Aperture__Redis__ConnectionString", site.Spec.Redis.ConnectionSecretRef),
+            new() { Name = "Aperture__Profiling__RetentionDays", Value = site.Spec.RetentionDays.ToString(CultureInfo.InvariantCulture) },
+        ];
+        if (site.Spec.AuthTokenSecretRef is { } token)
+        {
+            env.Add(ObjectMetadata.FromSecret("APERTURE_AUTH_TOKEN", token));
+        }
+
+        var selector = ObjectMetadata.Selector(Component, site.Metadata.Name);
+        var labels = ObjectMetadata.Labels(Component, site.Metadata.Name);
+        return new V1StatefulSet
+        {
+            ApiVersion = "apps/v1",
+            Kind = "StatefulSet",
+            Metadata = ObjectMetadata.For(site, Name(site), Component),
+            Spec = new V1StatefulSetSpec
+            {
+                Replicas = site.Spec.Replicas,
+                ServiceName = HeadlessName(site),
+                PodManagementPolicy = "Parallel",
+                Selector = new V1LabelSelector { MatchLabels = selector },
+                Template = new V1PodTemplateSpec
+                {
+                    Metadata = new V1ObjectMeta
+                    {
+                        Labels = labels,
+                        // A change of the rendered configuration rolls the pods.
+                        Annotations = new Dictionary<string, string> { ["aperture.dev/config-hash"] = Hash(configMap) },
+                    },
+                    Spec = new V1PodSpec
+                    {
+                        EnableServiceLinks = false,
+                        SecurityContext = new V1PodSecurityContext
+                        {
+                            RunAsNonRoot = true,
+                            RunAsUser = 65532,
+                            RunAsGroup = 65532,
+                            FsGroup = 65532,
+                            SeccompProfile = new V1SeccompProfile { Type = "RuntimeDefault" },
+                        },
+                        Containers =
+                        [
+                            new V1Container
+                            {
+                                Name = "runtime",
+                                Image = string.IsNullOrEmpty(site.Spec.Image) ? defaultImage : site.Spec.Image,
+                                Args = ["--role", "aggregator", "--listen", "0.0.0.0",
+                                    "--http-port", HttpPort.ToString(CultureInfo.InvariantCulture),
+                                    "--grpc-port", GrpcPort.ToString(CultureInfo.InvariantCulture)],
+                                Env = env,
+                                Ports =
+                                [
+                                    new V1ContainerPort { Name = "http", ContainerPort = HttpPort, Protocol = "TCP" },
+                                    new V1ContainerPort { Name = "grpc", ContainerPort = GrpcPort, Protocol = "TCP" },
+                                ],
+                                LivenessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/healthz", Port = "http" }, PeriodSeconds = 10 },
+                                ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/readyz", Port = "http" }, PeriodSeconds = 5 },
+                                Resources = Resources(site.Spec.Resources),
+                                SecurityContext = new V1SecurityContext
+                                {
+                                    AllowPrivilegeEscalation = false,
+                                    ReadOnlyRootFilesystem = true,
+                                    Capabilities = new V1Capabilities { Drop = ["ALL"] },
+                                },
+                                VolumeMounts = [new V1VolumeMount { Name = "config", MountPath = "/etc/aperture", ReadOnlyProperty = true }],
+                            },
+                        ],
+                        Volumes = [new V1Volume { Name = "config", ConfigMap = new V1ConfigMapVolumeSource { Name = configMap.Metadata.Name } }],
+                    },
+                },
+            },
+        };
+    }
+
+    /// <summary>Gives each aggregator pod a stable DNS name; not-ready pods are listed too, for peers.</summary>
+    public static V1Service HeadlessService(Site site) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Service",
+        Metadata = ObjectMetadata.For(site, HeadlessName(site), Component),
+        Spec = new V1ServiceSpec
+        {
+            ClusterIP = "None",
+            PublishNotReadyAddresses = true,
+            Selector = ObjectMetadata.Selector(Component, site.Metadata.Name),
+            Ports = Ports(),
+        },
+    };
+
+    /// <summary>What agents and clients use: the ready aggregator pods behind one address.</summary>
+    public static V1Service ClientService(Site site) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "Service",
+        Metadata = ObjectMetadata.For(site, Name(site), Component),
+        Spec = new V1ServiceSpec
+        {
+            Type = "ClusterIP",
+            Selector = ObjectMetadata.Selector(Component, site.Metadata.Name),
+            Ports = Ports(),
+        },
+    };
+
+    private static List<V1ServicePort> Ports() =>
+    [
+        new() { Name = "http", Port = HttpPort, TargetPort = "http", Protocol = "TCP" },
+        new() { Name = "grpc", Port = GrpcPort, TargetPort = "grpc", Protocol = "TCP", AppProtocol = "kubernetes.io/h2c" },
+    ];
+
+    private static V1ResourceRequirements? Resources(ResourceRequirements? requirements)
+    {
+        if (requirements is null)
+        {
+            return null;
+        }
+
+        static Dictionary<string, ResourceQuantity>? Amounts(ResourceAmounts? amounts)
+        {
+            if (amounts is null)
+            {
+                return null;
+            }
+
+            var result = new Dictionary<string, ResourceQuantity>(StringComparer.Ordinal);
+            if (amounts.Cpu is { } cpu)
+            {
+                result["cpu"] = new ResourceQuantity(cpu);
+            }
+
+            if (amounts.Memory is { } memory)
+            {
+                result["memory"] = new ResourceQuantity(memory);
+            }
+
+            return result.Count == 0 ? null : result;
+        }
+
+        return new V1ResourceRequirements { Requests = Amounts(requirements.Requests), Limits = Amounts(requirements.Limits) };
+    }
+
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    private static string Hash(V1ConfigMap configMap)
+    {
+        var text = string.Join('\n', configMap.Data.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
+    }
+}

@@ -1,0 +1,186 @@
+using Aperture.Contracts.Resources;
+using Aperture.Operator.Desired;
+using k8s.Models;
+
+namespace Aperture.Operator.Tests;
+
+public sealed class DesiredObjectsTests
+{
+    private const string RuntimeImage = "ghcr.io/aperture-dev/aperture-runtime:0.1.0";
+    private const string AgentImage = "ghcr.io/aperture-dev/aperture-agent:0.1.0";
+
+    private static Site Site(Action<SiteSpec>? change = null)
+    {
+        var site = new Site
+        {
+            Metadata = new V1ObjectMeta { Name = "eu-west", NamespaceProperty = "obs", Uid = "site-uid-1", Generation = 3 },
+            Spec = new SiteSpec
+            {
+                Replicas = 2,
+                ClickHouse = new SiteClickHouse { ConnectionSecretRef = new SecretKeyReference { Name = "ch", Key = "cs" }, Database = "aperture_eu" },
+                Redis = new SiteRedis { ConnectionSecretRef = new SecretKeyReference { Name = "redis", Key = "config" } },
+                Resources = new ResourceRequirements { Requests = new ResourceAmounts { Cpu = "500m", Memory = "1Gi" } },
+            },
+        };
+        change?.Invoke(site.Spec);
+        return site;
+    }
+
+    private static ProfilingTarget Target(string name, Action<ProfilingTargetSpec>? change = null)
+    {
+        var target = new ProfilingTarget
+        {
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "obs" },
+            Spec = new ProfilingTargetSpec { SiteRef = new NamedReference { Name = "eu-west" }, EventTypes = [ProfilingEventType.Cpu] },
+        };
+        change?.Invoke(target.Spec);
+        return target;
+    }
+
+    [Fact]
+    public void A_site_becomes_a_statefulset_of_the_runtime_with_its_secrets_by_reference()
+    {
+        var site = Site();
+        var config = SiteResources.ConfigMap(site, []);
+        var statefulSet = SiteResources.StatefulSet(site, RuntimeImage, config);
+
+        Assert.Equal("eu-west-aggregator", statefulSet.Metadata.Name);
+        Assert.Equal("obs", statefulSet.Metadata.NamespaceProperty);
+        Assert.Equal(2, statefulSet.Spec.Replicas);
+        Assert.Equal("eu-west-aggregator-pods", statefulSet.Spec.ServiceName);
+        var owner = Assert.Single(statefulSet.Metadata.OwnerReferences);
+        Assert.Equal(("aperture.dev/v1alpha1", "Site", "eu-west", "site-uid-1", true), (owner.ApiVersion, owner.Kind, owner.Name, owner.Uid, owner.Controller == true));
+        var container = Assert.Single(statefulSet.Spec.Template.Spec.Containers);
+        Assert.Equal(RuntimeImage, container.Image);
+        Assert.Equal(["--role", "aggregator", "--listen", "0.0.0.0", "--http-port", "9090", "--grpc-port", "50051"], container.Args);
+        var env = container.Env.ToDictionary(e => e.Name);
+        Assert.Equal(("ch", "cs"), (env["Aperture__ClickHouse__ConnectionString"].ValueFrom.SecretKeyRef.Name, env["Aperture__ClickHouse__ConnectionString"].ValueFrom.SecretKeyRef.Key));
+        Assert.Null(env["Aperture__ClickHouse__ConnectionString"].Value);
+        Assert.Equal("aperture_eu", env["Aperture__ClickHouse__Database"].Value);
+        Assert.Equal("redis", env["Aperture__Redis__ConnectionString"].ValueFrom.SecretKeyRef.Name);
+        Assert.False(env.ContainsKey("APERTURE_AUTH_TOKEN"));
+        Assert.Equal("500m", container.Resources.Requests["cpu"].ToString());
+        Assert.True(container.SecurityContext.ReadOnlyRootFilesystem);
+        Assert.Equal(["ALL"], container.SecurityContext.Capabilities.Drop);
+        foreach (var (key, value) in statefulSet.Spec.Selector.MatchLabels)
+        {
+            Assert.Equal(value, statefulSet.Spec.Template.Metadata.Labels[key]);
+        }
+    }
+
+    [Fact]
+    public void The_services_select_the_statefulset_pods_and_the_headless_one_lists_unready_pods()
+    {
+        var site = Site();
+        var selector = SiteResources.StatefulSet(site, RuntimeImage, SiteResources.ConfigMap(site, [])).Spec.Selector.MatchLabels;
+        var headless = SiteResources.HeadlessService(site);
+        var client = SiteResources.ClientService(site);
+
+        Assert.Equal("None", headless.Spec.ClusterIP);
+        Assert.True(headless.Spec.PublishNotReadyAddresses);
+        Assert.Equal(selector, headless.Spec.Selector);
+        Assert.Equal(selector, client.Spec.Selector);
+        Assert.Equal([("http", 9090), ("grpc", 50051)], client.Spec.Ports.Select(p => (p.Name, p.Port)));
+        Assert.Equal("eu-west-aggregator.obs.svc:9090", SiteResources.Endpoint(site));
+    }
+
+    [Fact]
+    public void A_change_of_configuration_rolls_the_pods_and_nothing_else_does()
+    {
+        var site = Site();
+        var before = SiteResources.StatefulSet(site, RuntimeImage, SiteResources.ConfigMap(site, []));
+        var same = SiteResources.StatefulSet(site, RuntimeImage, SiteResources.ConfigMap(site, []));
+        var changedSite = Site(s => s.RetentionDays = 7);
+        var after = SiteResources.StatefulSet(changedSite, RuntimeImage, SiteResources.ConfigMap(changedSite, []));
+
+        static string HashOf(V1StatefulSet s) => s.Spec.Template.Metadata.Annotations["aperture.dev/config-hash"];
+        Assert.Equal(HashOf(before), HashOf(same));
+        Assert.NotEqual(HashOf(before), HashOf(after));
+    }
+
+    [Fact]
+    public void An_auth_token_reaches_the_runtime_and_the_agents_only_as_a_secret_reference()
+    {
+        var site = Site(s => s.AuthTokenSecretRef = new SecretKeyReference { Name = "auth", Key = "token" });
+
+        var runtimeEnv = SiteResources.StatefulSet(site, RuntimeImage, SiteResources.ConfigMap(site, [])).Spec.Template.Spec.Containers[0].Env;
+        var agentEnv = AgentResources.DaemonSet(site, [Target("a")], AgentImage, AgentResources.ConfigMap(site, [Target("a")])).Spec.Template.Spec.Containers[0].Env;
+
+        foreach (var env in new[] { runtimeEnv, agentEnv })
+        {
+            var token = Assert.Single(env, e => e.Name == "APERTURE_AUTH_TOKEN");
+            Assert.Null(token.Value);
+            Assert.Equal(("auth", "token"), (token.ValueFrom.SecretKeyRef.Name, token.ValueFrom.SecretKeyRef.Key));
+        }
+    }
+
+    [Fact]
+    public void The_targets_of_a_site_merge_into_one_daemonset_on_labelled_nodes()
+    {
+        var site = Site();
+        ProfilingTarget[] targets =
+        [
+            Target("gpu", t =>
+            {
+                t.NodeSelector = new() { ["node.kubernetes.io/instance-type"] = "g5.xlarge" };
+                t.Tolerations = [new Toleration { Key = "nvidia.com/gpu", Operator = TolerationOperator.Exists, Effect = TolerationEffect.NoSchedule }];
+                t.EventTypes = [ProfilingEventType.Cpu, ProfilingEventType.Lock];
+            }),
+            Target("all", t => t.SampleRateHz = 49),
+        ];
+        var config = AgentResources.ConfigMap(site, targets);
+        var daemonSet = AgentResources.DaemonSet(site, targets, AgentImage, config);
+
+        var terms = daemonSet.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms;
+        Assert.Equal(2, terms.Count);
+        Assert.All(terms, t => Assert.Contains(t.MatchExpressions, e => e.Key == "aperture.dev/agent" && e.Values.Single() == "enabled"));
+        Assert.Contains(terms, t => t.MatchExpressions.Any(e => e.Key == "node.kubernetes.io/instance-type" && e.Values.Single() == "g5.xlarge"));
+        var toleration = Assert.Single(daemonSet.Spec.Template.Spec.Tolerations);
+        Assert.Equal(("nvidia.com/gpu", "Exists", "NoSchedule"), (toleration.Key, toleration.OperatorProperty, toleration.Effect));
+        Assert.Contains("\"sampleRateHz\": 49", config.Data["agent.json"], StringComparison.Ordinal);
+        Assert.Contains("\"lock\"", config.Data["agent.json"], StringComparison.Ordinal);
+        Assert.Contains("eu-west-aggregator.obs.svc:50051", config.Data["agent.json"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_agent_sees_host_processes_with_only_the_capabilities_profiling_needs()
+    {
+        var site = Site();
+        var pod = AgentResources.DaemonSet(site, [Target("a")], AgentImage, AgentResources.ConfigMap(site, [Target("a")])).Spec.Template.Spec;
+        var security = pod.Containers[0].SecurityContext;
+
+        Assert.True(pod.HostPID);
+        Assert.False(security.Privileged);
+        Assert.False(security.AllowPrivilegeEscalation);
+        Assert.Equal(["ALL"], security.Capabilities.Drop);
+        Assert.Equal(["PERFMON", "SYS_PTRACE"], security.Capabilities.Add);
+        Assert.Contains(pod.Volumes, v => v.Name == "spool" && v.HostPath.Type == "DirectoryOrCreate");
+        Assert.True(pod.Containers[0].VolumeMounts.Single(m => m.Name == "sys").ReadOnlyProperty);
+    }
+
+    [Fact]
+    public void A_site_without_targets_has_no_agents()
+    {
+        Assert.Throws<ArgumentException>(() => AgentResources.DaemonSet(Site(), [], AgentImage, AgentResources.ConfigMap(Site(), [])));
+    }
+
+    [Fact]
+    public void Alert_rules_are_rendered_into_the_site_configmap_in_a_stable_order()
+    {
+        var site = Site();
+        AlertRule Rule(string name, AlertOperator op) => new()
+        {
+            Metadata = new V1ObjectMeta { Name = name, NamespaceProperty = "obs" },
+            Spec = new AlertRuleSpec { SiteRef = new NamedReference { Name = "eu-west" }, Metric = AlertMetric.BufferUtilization, Operator = op, Threshold = 0.9, Severity = AlertSeverity.Critical },
+        };
+
+        var first = SiteResources.ConfigMap(site, [Rule("b", AlertOperator.Gt), Rule("a", AlertOperator.Lte)]).Data["alerts.json"];
+        var second = SiteResources.ConfigMap(site, [Rule("a", AlertOperator.Lte), Rule("b", AlertOperator.Gt)]).Data["alerts.json"];
+
+        Assert.Equal(first, second);
+        Assert.True(first.IndexOf("\"a\"", StringComparison.Ordinal) < first.IndexOf("\"b\"", StringComparison.Ordinal));
+        Assert.Contains("\"metric\": \"buffer_utilization\"", first, StringComparison.Ordinal);
+        Assert.Contains("\"operator\": \"gt\"", first, StringComparison.Ordinal);
+        Assert.Contains("\"severity\": \"critical\"", first, StringComparison.Ordinal);
+    }
+}
