@@ -54,7 +54,7 @@ public static class ClickHouseInsertBenchmark
         double direct;
         using (var data = new TemporaryDirectory("aperture-bench-direct"))
         {
-            var library = EndpointOptions_FindLibrary();
+            var library = FindChdbLibrary();
             using var engine = ChdbEngine.Start(library, data.Path);
             using var connection = engine.Connect([]);
             connection.Query($"CREATE TABLE bench {SampleRows.TableDefinition}", "TabSeparated", []).Dispose();
@@ -86,7 +86,7 @@ public static class ClickHouseInsertBenchmark
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio driver/direct          {endpointDriver / direct,14:F3}"));
     }
 
-    private static string EndpointOptions_FindLibrary() =>
+    private static string FindChdbLibrary() =>
         Aperture.EmbeddedClickHouse.EndpointOptions.FindLibrary(AppContext.BaseDirectory)
         ?? throw new InvalidOperationException("no .deps/chdb/libchdb.so (run 'make deps')");
 

@@ -95,7 +95,7 @@ public static class AgentResources
                     Metadata = new V1ObjectMeta
                     {
                         Labels = ObjectMetadata.Labels(Component, site.Metadata.Name),
-                        Annotations = new Dictionary<string, string> { ["aperture.dev/config-hash"] = Hash(configMap) },
+                        Annotations = new Dictionary<string, string> { ["aperture.dev/config-hash"] = ObjectMetadata.ContentHash(configMap) },
                     },
                     Spec = new V1PodSpec
                     {
@@ -162,6 +162,4 @@ public static class AgentResources
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    private static string Hash(V1ConfigMap configMap) =>
-        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(configMap.Data["agent.json"])))[..16];
 }

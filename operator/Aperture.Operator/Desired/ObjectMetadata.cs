@@ -49,6 +49,13 @@ public static class ObjectMetadata
             OwnerReferences = [OwnedBy(owner)],
         };
 
+    /// <summary>A short hash of a ConfigMap's data: a pod-template annotation that rolls the pods when the data changes.</summary>
+    public static string ContentHash(V1ConfigMap configMap)
+    {
+        var text = string.Join('\n', configMap.Data.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16];
+    }
+
     public static V1EnvVar FromSecret(string name, SecretKeyReference reference, bool optional = false) => new()
     {
         Name = name,

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Aperture.Contracts.Resources;
 using k8s.Models;
@@ -96,7 +94,7 @@ public static class SiteResources
                     {
                         Labels = labels,
                         // A change of the rendered configuration rolls the pods.
-                        Annotations = new Dictionary<string, string> { ["aperture.dev/config-hash"] = Hash(configMap) },
+                        Annotations = new Dictionary<string, string> { ["aperture.dev/config-hash"] = ObjectMetadata.ContentHash(configMap) },
                     },
                     Spec = new V1PodSpec
                     {
@@ -211,9 +209,4 @@ public static class SiteResources
 
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    private static string Hash(V1ConfigMap configMap)
-    {
-        var text = string.Join('\n', configMap.Data.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
-    }
 }
