@@ -1,8 +1,8 @@
+using Aperture.Operator;
 using Aperture.Operator.Crds;
 
-// 'generate-crds DIR' writes the CRDs from the resource types (make crds). The operator itself
-// (watch/cache/queue machinery and reconcilers) is planned work and not built yet: without a
-// command the executable says so rather than pretending to reconcile anything.
+// 'generate-crds DIR...' writes the CRDs from the resource types (make crds); anything else runs
+// the operator. It reconciles Sites today; the other kinds' reconcilers are planned (README.md).
 if (args is ["generate-crds", .. var directories] && directories.Length > 0)
 {
     foreach (var directory in directories)
@@ -16,5 +16,25 @@ if (args is ["generate-crds", .. var directories] && directories.Length > 0)
     return 0;
 }
 
-await Console.Error.WriteLineAsync("aperture-operator: not implemented yet (the controller is planned work; see README.md). Usage: aperture-operator generate-crds DIR...");
-return 69; // EX_UNAVAILABLE
+OperatorOptions options;
+try
+{
+    options = OperatorOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    await Console.Error.WriteLineAsync($"aperture-operator: {e.Message}");
+    return 2;
+}
+
+await using var host = OperatorHost.Create(options);
+await host.StartAsync();
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    stop.Cancel();
+};
+AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+await Task.WhenAny(host.RunAsync(), Task.Delay(Timeout.Infinite, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default));
+return 0;

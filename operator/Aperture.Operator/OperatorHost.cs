@@ -1,0 +1,202 @@
+using System.Globalization;
+using Aperture.Contracts.Resources;
+using Aperture.Operator.Controller;
+using Aperture.Operator.Reconcilers;
+using k8s;
+using k8s.LeaderElection;
+using k8s.LeaderElection.ResourceLock;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace Aperture.Operator;
+
+public sealed record OperatorOptions
+{
+    public string ListenAddress { get; init; } = "0.0.0.0";
+
+    public int MetricsPort { get; init; } = 8080;
+
+    public bool LeaderElection { get; init; } = true;
+
+    /// <summary>The API server's URL; in a pod the in-cluster configuration, else the kubeconfig, when unset.</summary>
+    public string? KubernetesApi { get; init; }
+
+    public string LeaseNamespace { get; init; } = Environment.GetEnvironmentVariable("POD_NAMESPACE") is { Length: > 0 } ns ? ns : "default";
+
+    public string Identity { get; init; } = Environment.GetEnvironmentVariable("POD_NAME") is { Length: > 0 } pod ? pod : $"{Environment.MachineName}-{Environment.ProcessId}";
+
+    public TimeSpan LeaseDuration { get; init; } = TimeSpan.FromSeconds(15);
+
+    public TimeSpan RenewDeadline { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan RetryPeriod { get; init; } = TimeSpan.FromSeconds(2);
+
+    public ControllerOptions Controllers { get; init; } = new();
+
+    public SiteReconcilerOptions Sites { get; init; } = new();
+
+    /// <summary>Parses the arguments the chart passes; throws <see cref="ArgumentException"/> naming a bad one.</summary>
+    public static OperatorOptions Parse(IReadOnlyList<string> args)
+    {
+        var options = new OperatorOptions();
+        foreach (var arg in args)
+        {
+            var (name, value) = arg.Split('=', 2) is [var n, var v] ? (n, v) : (arg, string.Empty);
+            options = name switch
+            {
+                "--metrics-port" => options with { MetricsPort = int.TryParse(value, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536 ? port : throw new ArgumentException($"--metrics-port must be a port number, not '{value}'") },
+                "--leader-election" => options with { LeaderElection = bool.TryParse(value, out var on) ? on : throw new ArgumentException($"--leader-election must be true or false, not '{value}'") },
+                "--listen" => options with { ListenAddress = value },
+                "--kubernetes-api" => options with { KubernetesApi = value },
+                "--watch-namespace" => options,
+                _ => throw new ArgumentException($"unknown argument '{arg}'"),
+            };
+        }
+
+        return options;
+    }
+}
+
+/// <summary>
+/// The operator process: /healthz, /readyz and /metrics; leader election on a Lease, so that of
+/// several replicas only the leader runs the controllers (and writes); the controllers themselves.
+/// </summary>
+public sealed partial class OperatorHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly IKubernetes _client;
+    private readonly OperatorOptions _options;
+    private readonly ILogger<OperatorHost> _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _running;
+    private volatile bool _leading;
+    private volatile bool _synced;
+
+    private OperatorHost(WebApplication app, IKubernetes client, OperatorOptions options)
+    {
+        _app = app;
+        _client = client;
+        _options = options;
+        _logger = app.Services.GetRequiredService<ILogger<OperatorHost>>();
+    }
+
+    public bool IsLeader => _leading;
+
+    public Uri Url { get; private set; } = null!;
+
+    public static OperatorHost Create(OperatorOptions options)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Parse(options.ListenAddress), options.MetricsPort));
+        var app = builder.Build();
+        var config = options.KubernetesApi is { } url ? new KubernetesClientConfiguration { Host = url }
+            : KubernetesClientConfiguration.IsInCluster() ? KubernetesClientConfiguration.InClusterConfig()
+            : KubernetesClientConfiguration.BuildConfigFromConfigFile();
+        var host = new OperatorHost(app, new Kubernetes(config), options);
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        // A standby replica is ready: it is healthy and waiting to lead.
+        app.MapGet("/readyz", () => host._leading && !host._synced ? Results.Text("syncing", statusCode: 503) : Results.Text("ok"));
+        app.MapMetrics("/metrics");
+        return host;
+    }
+
+    public async Task StartAsync()
+    {
+        await _app.StartAsync();
+        Url = new Uri(_app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>()
+            .Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()!.Addresses.First());
+        _running = _options.LeaderElection ? ElectAsync(_stopping.Token) : LeadAsync(_stopping.Token);
+    }
+
+    public Task RunAsync() => _running ?? Task.CompletedTask;
+
+    private async Task ElectAsync(CancellationToken cancellationToken)
+    {
+        var lease = new LeaseLock(_client, _options.LeaseNamespace, "aperture-operator", _options.Identity);
+        using var elector = new LeaderElector(new LeaderElectionConfig(lease)
+        {
+            LeaseDuration = _options.LeaseDuration,
+            RenewDeadline = _options.RenewDeadline,
+            RetryPeriod = _options.RetryPeriod,
+        });
+        using var leading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task? controllers = null;
+        elector.OnStartedLeading += () =>
+        {
+            LogLeading(_options.Identity);
+            controllers = LeadAsync(leading.Token);
+        };
+        elector.OnStoppedLeading += () =>
+        {
+            // Stop writing at once; the process ends and restarts as a standby.
+            LogLostLease(_options.Identity);
+            leading.Cancel();
+        };
+        try
+        {
+            await elector.RunUntilLeadershipLostAsync(cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+
+        await leading.CancelAsync();
+        if (controllers is not null)
+        {
+            await controllers;
+        }
+    }
+
+    private async Task LeadAsync(CancellationToken cancellationToken)
+    {
+        _leading = true;
+        try
+        {
+            var time = TimeProvider.System;
+            var cache = new ResourceCache<Site>();
+            using var queue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
+            var watcher = new ResourceWatcher<Site>(new CustomResourceSource<Site>(_client, "sites"), cache, queue.Add, time,
+                _app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Aperture.Operator.Sites"));
+            var controller = new Controller<Site>("Site", watcher, cache, queue, new SiteReconciler(_client, _options.Sites, time),
+                _options.Controllers, time, _app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Aperture.Operator.Sites"));
+            _ = watcher.Synced.ContinueWith(_ => _synced = true, TaskScheduler.Default);
+            await controller.RunAsync(cancellationToken);
+        }
+        finally
+        {
+            _leading = false;
+            _synced = false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        if (_running is not null)
+        {
+            try
+            {
+                await _running;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _client.Dispose();
+        _stopping.Dispose();
+    }
+
+    [LoggerMessage(EventId = 720, Level = LogLevel.Information, Message = "{Identity} leads; starting the controllers")]
+    private partial void LogLeading(string identity);
+
+    [LoggerMessage(EventId = 721, Level = LogLevel.Warning, Message = "{Identity} lost the lease; stopping the controllers")]
+    private partial void LogLostLease(string identity);
+}
