@@ -124,31 +124,49 @@ public sealed partial class OperatorHost : IAsyncDisposable
             RenewDeadline = _options.RenewDeadline,
             RetryPeriod = _options.RetryPeriod,
         });
-        using var leading = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        Task? controllers = null;
+        var gate = new Lock();
+        CancellationTokenSource? term = null;
+        Task controllers = Task.CompletedTask;
         elector.OnStartedLeading += () =>
         {
             LogLeading(_options.Identity);
-            controllers = LeadAsync(leading.Token);
+            lock (gate)
+            {
+                term = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var previous = controllers;
+                var token = term.Token;
+                // The controllers of an earlier term have stopped before this term's start.
+                controllers = previous.ContinueWith(_ => LeadAsync(token), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Unwrap();
+            }
         };
         elector.OnStoppedLeading += () =>
         {
-            // Stop writing at once; the process ends and restarts as a standby.
+            // Stop writing at once; the replica stands by for the next election.
             LogLostLease(_options.Identity);
-            leading.Cancel();
+            lock (gate)
+            {
+                term?.Cancel();
+            }
         };
         try
         {
-            await elector.RunUntilLeadershipLostAsync(cancellationToken);
+            await elector.RunAndTryToHoldLeadershipForeverAsync(cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }
 
-        await leading.CancelAsync();
-        if (controllers is not null)
+        lock (gate)
+        {
+            term?.Cancel();
+        }
+
+        try
         {
             await controllers;
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 

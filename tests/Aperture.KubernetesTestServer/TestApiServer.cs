@@ -130,7 +130,7 @@ public sealed class TestApiServer : IAsyncDisposable
         {
             await WriteAsync(context, 400, Status(400, "Failure", "BadRequest", e.Message));
         }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or ArgumentException or KeyNotFoundException)
+        catch (Exception e) when ((e is InvalidOperationException or FormatException or ArgumentException or KeyNotFoundException) && !context.Response.HasStarted)
         {
             // A bug of the test server, not of the client: say what it was.
             await WriteAsync(context, 500, Status(500, "Failure", "InternalError", e.ToString()));
@@ -175,7 +175,8 @@ public sealed class TestApiServer : IAsyncDisposable
 
                     while (reader.TryRead(out var e))
                     {
-                        await WriteLineAsync(context, new JsonObject { ["type"] = e.Type, ["object"] = e.Body });
+                        // Each watcher writes its own copy: a JSON node has one parent, and events are shared.
+                        await WriteLineAsync(context, new JsonObject { ["type"] = e.Type, ["object"] = e.Body.DeepClone() });
                     }
                 }
                 catch (OperationCanceledException) when (!ends.IsCancellationRequested && bookmarks)

@@ -75,8 +75,17 @@ public sealed class LeaderElectionTests
         await client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("{\"spec\":{\"replicas\":3}}", V1Patch.PatchType.MergePatch),
             ApertureApi.Group, ApertureApi.Version, Ns, "sites", "eu-west", cancellationToken: Cancel);
 
-        await EventuallyAsync(async () => (await client.AppsV1.ReadNamespacedStatefulSetAsync("eu-west-aggregator", Ns, cancellationToken: Cancel)).Spec.Replicas == 3,
-            "the new leader applying the change");
+        try
+        {
+            await EventuallyAsync(async () => (await client.AppsV1.ReadNamespacedStatefulSetAsync("eu-west-aggregator", Ns, cancellationToken: Cancel)).Spec.Replicas == 3,
+                "the new leader applying the change");
+        }
+        catch (Xunit.Sdk.XunitException)
+        {
+            var holder = (await client.CoordinationV1.ReadNamespacedLeaseAsync("aperture-operator", Ns, cancellationToken: Cancel)).Spec.HolderIdentity;
+            var writes = string.Join("\n", server.Store.Writes.TakeLast(15).Select(w => $"{w.Verb} {w.Kind} {w.Name} {w.FieldManager}"));
+            Assert.Fail($"leader={second.IsLeader} holder={holder}\n{writes}");
+        }
         using var http = new HttpClient { BaseAddress = second.Url };
         Assert.Equal("ok", await http.GetStringAsync("/healthz", Cancel));
         Assert.Contains("aperture_operator_reconcile_total", await http.GetStringAsync("/metrics", Cancel), StringComparison.Ordinal);
