@@ -39,6 +39,8 @@ public sealed record OperatorOptions
 
     public SiteReconcilerOptions Sites { get; init; } = new();
 
+    public ProfilingTargetReconcilerOptions ProfilingTargets { get; init; } = new();
+
     /// <summary>Parses the arguments the chart passes; throws <see cref="ArgumentException"/> naming a bad one.</summary>
     public static OperatorOptions Parse(IReadOnlyList<string> args)
     {
@@ -182,8 +184,15 @@ public sealed partial class OperatorHost : IAsyncDisposable
                 _app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Aperture.Operator.Sites"));
             var controller = new Controller<Site>("Site", watcher, cache, queue, new SiteReconciler(_client, _options.Sites, time),
                 _options.Controllers, time, _app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Aperture.Operator.Sites"));
-            _ = watcher.Synced.ContinueWith(_ => _synced = true, TaskScheduler.Default);
-            await controller.RunAsync(cancellationToken);
+            var loggers = _app.Services.GetRequiredService<ILoggerFactory>();
+            var targetCache = new ResourceCache<ProfilingTarget>();
+            using var targetQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
+            var targetWatcher = new ResourceWatcher<ProfilingTarget>(new CustomResourceSource<ProfilingTarget>(_client, "profilingtargets"), targetCache, targetQueue.Add, time,
+                loggers.CreateLogger("Aperture.Operator.ProfilingTargets"));
+            var targets = new Controller<ProfilingTarget>("ProfilingTarget", targetWatcher, targetCache, targetQueue,
+                new ProfilingTargetReconciler(_client, targetCache, _options.ProfilingTargets, time), _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.ProfilingTargets"));
+            _ = Task.WhenAll(watcher.Synced, targetWatcher.Synced).ContinueWith(_ => _synced = true, TaskScheduler.Default);
+            await Task.WhenAll(controller.RunAsync(cancellationToken), targets.RunAsync(cancellationToken));
         }
         finally
         {

@@ -1,0 +1,112 @@
+using System.Net;
+using System.Text.Json;
+using Aperture.Contracts.Resources;
+using Aperture.Operator.Controller;
+using Aperture.Operator.Desired;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+
+namespace Aperture.Operator.Reconcilers;
+
+public sealed record ProfilingTargetReconcilerOptions
+{
+    public string AgentImage { get; init; } = "ghcr.io/aperture-dev/aperture-agent:0.1.0";
+
+    /// <summary>How soon a target whose Site is missing is looked at again.</summary>
+    public TimeSpan NotReadyPoll { get; init; } = TimeSpan.FromSeconds(10);
+}
+
+/// <summary>
+/// ProfilingTargets: all targets of a Site become that Site's agent DaemonSet and ConfigMap (owned
+/// by the Site); when a Site has no target left, they are deleted. Level-triggered: each run reads
+/// the namespace's Sites and targets, whatever the event was.
+/// </summary>
+public sealed class ProfilingTargetReconciler(
+    IKubernetes client,
+    ResourceCache<ProfilingTarget> targets,
+    ProfilingTargetReconcilerOptions options,
+    TimeProvider time) : IReconciler<ProfilingTarget>
+{
+    public async Task<ReconcileResult> ReconcileAsync(string key, ProfilingTarget? target, CancellationToken cancellationToken)
+    {
+        var (ns, _) = ResourceKeys.Split(key);
+        var sites = await SitesAsync(ns, cancellationToken);
+        var inNamespace = targets.All().Where(t => t.Metadata.NamespaceProperty == ns && t.Metadata.DeletionTimestamp is null).ToList();
+        foreach (var each in sites)
+        {
+            await ApplyAgentsAsync(each, [.. inNamespace.Where(t => t.Spec.SiteRef.Name == each.Metadata.Name)], cancellationToken);
+        }
+
+        if (target is null || target.Metadata.DeletionTimestamp is not null)
+        {
+            return new ReconcileResult.Success();
+        }
+
+        var site = sites.FirstOrDefault(s => s.Metadata.Name == target.Spec.SiteRef.Name);
+        if (site is null)
+        {
+            await SetStatusAsync(target, false, "SiteNotFound", $"Site '{target.Spec.SiteRef.Name}' not found in namespace {ns}", cancellationToken);
+            return new ReconcileResult.Success(options.NotReadyPoll);
+        }
+
+        await SetStatusAsync(target, true, "Scheduled", $"Profiled by DaemonSet {AgentResources.Name(site)} on nodes labelled {AgentResources.NodeLabel}={AgentResources.NodeLabelValue}", cancellationToken);
+        return new ReconcileResult.Success();
+    }
+
+    private async Task<List<Site>> SitesAsync(string ns, CancellationToken cancellationToken)
+    {
+        var list = (JsonElement)await client.CustomObjects.ListNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, ns, "sites", cancellationToken: cancellationToken);
+        return [.. list.GetProperty("items").EnumerateArray().Select(i => i.Deserialize<Site>(Json)!).Where(s => s.Metadata.DeletionTimestamp is null)];
+    }
+
+    private async Task ApplyAgentsAsync(Site site, List<ProfilingTarget> ofSite, CancellationToken cancellationToken)
+    {
+        var ns = site.Metadata.NamespaceProperty;
+        var name = AgentResources.Name(site);
+        if (ofSite.Count == 0)
+        {
+            await DeleteIfPresentAsync(() => client.AppsV1.DeleteNamespacedDaemonSetAsync(name, ns, cancellationToken: cancellationToken));
+            await DeleteIfPresentAsync(() => client.CoreV1.DeleteNamespacedConfigMapAsync(name, ns, cancellationToken: cancellationToken));
+            return;
+        }
+
+        var configMap = AgentResources.ConfigMap(site, ofSite);
+        await client.CoreV1.PatchNamespacedConfigMapAsync(Apply(configMap), name, ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
+        var daemonSet = AgentResources.DaemonSet(site, ofSite, options.AgentImage, configMap);
+        // The node affinity's terms are replaced whole: a merge would keep a removed target's nodes.
+        await client.AppsV1.PatchNamespacedDaemonSetAsync(Apply(daemonSet), name, ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
+    }
+
+    private static async Task DeleteIfPresentAsync(Func<Task> delete)
+    {
+        try
+        {
+            await delete();
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+        }
+    }
+
+    private static V1Patch Apply<T>(T desired) => new(KubernetesJson.Serialize(desired), V1Patch.PatchType.ApplyPatch);
+
+    private async Task SetStatusAsync(ProfilingTarget target, bool ready, string reason, string message, CancellationToken cancellationToken)
+    {
+        var conditions = Conditions.With(target.Status.Conditions, Conditions.Ready, ready, reason, message, target.Metadata.Generation, time);
+        if (Conditions.Same(conditions, target.Status.Conditions) && target.Status.ObservedGeneration == target.Metadata.Generation)
+        {
+            return;
+        }
+
+        var patch = JsonSerializer.Serialize(new { status = new ResourceStatus { Conditions = conditions, ObservedGeneration = target.Metadata.Generation } }, Json);
+        await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(new V1Patch(patch, V1Patch.PatchType.MergePatch),
+            ApertureApi.Group, ApertureApi.Version, target.Metadata.NamespaceProperty, "profilingtargets", target.Metadata.Name,
+            fieldManager: ObjectMetadata.FieldManager, cancellationToken: cancellationToken);
+    }
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+}

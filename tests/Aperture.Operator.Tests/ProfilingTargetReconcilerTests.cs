@@ -1,0 +1,124 @@
+using System.Text.Json;
+using Aperture.Contracts.Resources;
+using Aperture.KubernetesTestServer;
+using Aperture.Operator.Controller;
+using Aperture.Operator.Reconcilers;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+
+namespace Aperture.Operator.Tests;
+
+/// <summary>ProfilingTargets through the whole operator host (one replica, no election) on the test API server.</summary>
+public sealed class ProfilingTargetReconcilerTests : IAsyncLifetime
+{
+    private const string Ns = "obs";
+    private TestApiServer _server = null!;
+    private Kubernetes _client = null!;
+    private OperatorHost _operator = null!;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _server = await TestApiServer.StartAsync();
+        _server.BookmarkInterval = TimeSpan.FromMilliseconds(200);
+        _client = new Kubernetes(new KubernetesClientConfiguration { Host = _server.Url.ToString().TrimEnd('/') });
+        _operator = OperatorHost.Create(new OperatorOptions
+        {
+            ListenAddress = "127.0.0.1",
+            MetricsPort = 0,
+            KubernetesApi = _server.Url.ToString().TrimEnd('/'),
+            LeaderElection = false,
+            Controllers = new ControllerOptions { Workers = 2, ResyncPeriod = TimeSpan.FromMilliseconds(500) },
+            Sites = new SiteReconcilerOptions { NotReadyPoll = TimeSpan.FromMilliseconds(200) },
+            ProfilingTargets = new ProfilingTargetReconcilerOptions { NotReadyPoll = TimeSpan.FromMilliseconds(200) },
+        });
+        await _operator.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _operator.DisposeAsync();
+        _client.Dispose();
+        await _server.DisposeAsync();
+    }
+
+    private Task CreateSiteAsync() =>
+        _client.CustomObjects.CreateNamespacedCustomObjectAsync(new Site
+        {
+            Metadata = new V1ObjectMeta { Name = "eu-west" },
+            Spec = new SiteSpec
+            {
+                ClickHouse = new SiteClickHouse { ConnectionSecretRef = new SecretKeyReference { Name = "ch", Key = "cs" } },
+                Redis = new SiteRedis { ConnectionSecretRef = new SecretKeyReference { Name = "redis", Key = "config" } },
+            },
+        }, ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
+
+    private Task CreateTargetAsync(string name, Dictionary<string, string>? nodeSelector = null) =>
+        _client.CustomObjects.CreateNamespacedCustomObjectAsync(new ProfilingTarget
+        {
+            Metadata = new V1ObjectMeta { Name = name },
+            Spec = new ProfilingTargetSpec { SiteRef = new NamedReference { Name = "eu-west" }, EventTypes = [ProfilingEventType.Cpu], NodeSelector = nodeSelector },
+        }, ApertureApi.Group, ApertureApi.Version, Ns, "profilingtargets", cancellationToken: Cancel);
+
+    private Task DeleteTargetAsync(string name) =>
+        _client.CustomObjects.DeleteNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "profilingtargets", name, cancellationToken: Cancel);
+
+    private async Task<V1DaemonSet?> DaemonSetAsync()
+    {
+        try
+        {
+            return await _client.AppsV1.ReadNamespacedDaemonSetAsync("eu-west-agent", Ns, cancellationToken: Cancel);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private async Task<Condition?> ReadyAsync(string target) =>
+        ((JsonElement)await _client.CustomObjects.GetNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "profilingtargets", target, Cancel))
+            .Deserialize<ProfilingTarget>()!.Status.Conditions?.SingleOrDefault(c => c.Type == Conditions.Ready);
+
+    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(15), $"{what} did not happen");
+            await Task.Delay(50, Cancel);
+        }
+    }
+
+    [Fact]
+    public async Task Targets_merge_into_one_daemonset_that_follows_them_and_goes_with_the_last()
+    {
+        await CreateSiteAsync();
+        await CreateTargetAsync("gpu", new Dictionary<string, string> { ["gpu"] = "h100" });
+        await CreateTargetAsync("all");
+
+        await EventuallyAsync(async () => (await DaemonSetAsync())?.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms.Count == 2, "a DaemonSet for both targets");
+        Assert.Equal("eu-west", (await DaemonSetAsync())!.Metadata.OwnerReferences.Single().Name);
+        await EventuallyAsync(async () => (await ReadyAsync("gpu"))?.Status == ConditionStatus.True, "the target Ready");
+
+        await DeleteTargetAsync("gpu");
+        await EventuallyAsync(async () => (await DaemonSetAsync())?.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms.Count == 1, "the DaemonSet without the removed target");
+
+        await DeleteTargetAsync("all");
+        await EventuallyAsync(async () => await DaemonSetAsync() is null, "the DaemonSet removed with the last target");
+        Assert.DoesNotContain((await _client.CoreV1.ListNamespacedConfigMapAsync(Ns, cancellationToken: Cancel)).Items, c => c.Metadata.Name == "eu-west-agent");
+    }
+
+    [Fact]
+    public async Task A_target_of_a_missing_site_is_not_ready_and_recovers_when_the_site_appears()
+    {
+        await CreateTargetAsync("early");
+
+        await EventuallyAsync(async () => (await ReadyAsync("early"))?.Reason == "SiteNotFound", "Ready=False SiteNotFound");
+
+        await CreateSiteAsync();
+        await EventuallyAsync(async () => (await ReadyAsync("early"))?.Status == ConditionStatus.True, "the target Ready once the Site exists");
+        Assert.NotNull(await DaemonSetAsync());
+    }
+}
