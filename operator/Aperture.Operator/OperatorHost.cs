@@ -78,6 +78,14 @@ public sealed partial class OperatorHost : IAsyncDisposable
     private volatile bool _leading;
     private volatile bool _synced;
 
+    private ISiteEndpoints _endpoints = new ClusterSiteEndpoints();
+
+    /// <summary>Where Sites' runtimes are reached; tests replace the in-cluster Service names.</summary>
+    public ISiteEndpoints SiteEndpoints
+    {
+        init => _endpoints = value;
+    }
+
     private OperatorHost(WebApplication app, IKubernetes client, OperatorOptions options)
     {
         _app = app;
@@ -90,7 +98,7 @@ public sealed partial class OperatorHost : IAsyncDisposable
 
     public Uri Url { get; private set; } = null!;
 
-    public static OperatorHost Create(OperatorOptions options)
+    public static OperatorHost Create(OperatorOptions options, ISiteEndpoints? endpoints = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
@@ -99,7 +107,7 @@ public sealed partial class OperatorHost : IAsyncDisposable
         var config = options.KubernetesApi is { } url ? new KubernetesClientConfiguration { Host = url }
             : KubernetesClientConfiguration.IsInCluster() ? KubernetesClientConfiguration.InClusterConfig()
             : KubernetesClientConfiguration.BuildConfigFromConfigFile();
-        var host = new OperatorHost(app, new Kubernetes(config), options);
+        var host = new OperatorHost(app, new Kubernetes(config), options) { SiteEndpoints = endpoints ?? new ClusterSiteEndpoints() };
         app.MapGet("/healthz", () => Results.Text("ok"));
         // A standby replica is ready: it is healthy and waiting to lead.
         app.MapGet("/readyz", () => host._leading && !host._synced ? Results.Text("syncing", statusCode: 503) : Results.Text("ok"));
@@ -178,21 +186,40 @@ public sealed partial class OperatorHost : IAsyncDisposable
         try
         {
             var time = TimeProvider.System;
-            var cache = new ResourceCache<Site>();
-            using var queue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
-            var watcher = new ResourceWatcher<Site>(new CustomResourceSource<Site>(_client, "sites"), cache, queue.Add, time,
-                _app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Aperture.Operator.Sites"));
-            var controller = new Controller<Site>("Site", watcher, cache, queue, new SiteReconciler(_client, _options.Sites, time),
-                _options.Controllers, time, _app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Aperture.Operator.Sites"));
             var loggers = _app.Services.GetRequiredService<ILoggerFactory>();
+            var siteCache = new ResourceCache<Site>();
             var targetCache = new ResourceCache<ProfilingTarget>();
+            var alertCache = new ResourceCache<AlertRule>();
+            using var siteQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var targetQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
+            using var alertQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+
+            var siteWatcher = new ResourceWatcher<Site>(new CustomResourceSource<Site>(_client, "sites"), siteCache, siteQueue.Add, time, loggers.CreateLogger("Aperture.Operator.Sites"));
             var targetWatcher = new ResourceWatcher<ProfilingTarget>(new CustomResourceSource<ProfilingTarget>(_client, "profilingtargets"), targetCache, targetQueue.Add, time,
                 loggers.CreateLogger("Aperture.Operator.ProfilingTargets"));
+            // An AlertRule's change also re-renders its Site's alert ConfigMap.
+            var alertWatcher = new ResourceWatcher<AlertRule>(new CustomResourceSource<AlertRule>(_client, "alertrules"), alertCache, key =>
+            {
+                alertQueue.Add(key);
+                if (alertCache.TryGet(key, out var rule) && rule is not null)
+                {
+                    siteQueue.Add($"{rule.Metadata.NamespaceProperty}/{rule.Spec.SiteRef.Name}");
+                }
+            }, time, loggers.CreateLogger("Aperture.Operator.AlertRules"));
+
+            IReadOnlyList<AlertRule> RulesOf(Site site) =>
+                [.. alertCache.All().Where(r => r.Metadata.NamespaceProperty == site.Metadata.NamespaceProperty && r.Spec.SiteRef.Name == site.Metadata.Name && r.Metadata.DeletionTimestamp is null)];
+
+            var sites = new Controller<Site>("Site", siteWatcher, siteCache, siteQueue, new SiteReconciler(_client, _options.Sites, time, RulesOf),
+                _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.Sites"));
             var targets = new Controller<ProfilingTarget>("ProfilingTarget", targetWatcher, targetCache, targetQueue,
                 new ProfilingTargetReconciler(_client, targetCache, _options.ProfilingTargets, time), _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.ProfilingTargets"));
-            _ = Task.WhenAll(watcher.Synced, targetWatcher.Synced).ContinueWith(_ => _synced = true, TaskScheduler.Default);
-            await Task.WhenAll(controller.RunAsync(cancellationToken), targets.RunAsync(cancellationToken));
+            var alerts = new Controller<AlertRule>("AlertRule", alertWatcher, alertCache, alertQueue,
+                new AlertRuleReconciler(_client, new SiteAlertApi(http, _client, _endpoints), time, _options.Sites.NotReadyPoll),
+                _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.AlertRules"));
+            _ = Task.WhenAll(siteWatcher.Synced, targetWatcher.Synced, alertWatcher.Synced).ContinueWith(_ => _synced = true, TaskScheduler.Default);
+            await Task.WhenAll(sites.RunAsync(cancellationToken), targets.RunAsync(cancellationToken), alerts.RunAsync(cancellationToken));
         }
         finally
         {

@@ -279,8 +279,15 @@ public sealed class ApiObjectStore(TimeProvider time, int historyLimit = 10_000)
         }
         else if (kind.HasStatus && kind.Schema is not null)
         {
-            // With the subresource, the main resource keeps the status it had.
-            next["status"] = current["status"]?.DeepClone();
+            // With the subresource, the main resource keeps the status it had (or none).
+            if (current["status"] is { } kept)
+            {
+                next["status"] = kept.DeepClone();
+            }
+            else
+            {
+                next.Remove("status");
+            }
         }
 
         if (!status && kind.Schema is not null)

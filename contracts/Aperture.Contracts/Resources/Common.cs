@@ -27,11 +27,23 @@ public abstract class ApertureResource<TSpec, TStatus> : IKubernetesObject<V1Obj
     [JsonPropertyName("metadata")]
     public V1ObjectMeta Metadata { get; set; } = new();
 
+    private TSpec _spec = new();
+    private TStatus _status = new();
+
+    // A document without (or with a null) spec or status reads as an empty one, never as null.
     [JsonPropertyName("spec")]
-    public TSpec Spec { get; set; } = new();
+    public TSpec Spec
+    {
+        get => _spec;
+        set => _spec = value ?? new();
+    }
 
     [JsonPropertyName("status")]
-    public TStatus Status { get; set; } = new();
+    public TStatus Status
+    {
+        get => _status;
+        set => _status = value ?? new();
+    }
 }
 
 /// <summary>Status every kind has: conditions in the Kubernetes form and the generation they describe.</summary>

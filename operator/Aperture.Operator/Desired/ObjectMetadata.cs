@@ -50,9 +50,12 @@ public static class ObjectMetadata
         };
 
     /// <summary>A short hash of a ConfigMap's data: a pod-template annotation that rolls the pods when the data changes.</summary>
-    public static string ContentHash(V1ConfigMap configMap)
+    public static string ContentHash(V1ConfigMap configMap, params string[] keys)
     {
-        var text = string.Join('\n', configMap.Data.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+        var text = string.Join('\n', configMap.Data
+            .Where(kv => keys.Length == 0 || keys.Contains(kv.Key))
+            .OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => $"{kv.Key}={kv.Value}"));
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16];
     }
 

@@ -93,8 +93,9 @@ public static class SiteResources
                     Metadata = new V1ObjectMeta
                     {
                         Labels = labels,
-                        // A change of the rendered configuration rolls the pods.
-                        Annotations = new Dictionary<string, string> { ["aperture.dev/config-hash"] = ObjectMetadata.ContentHash(configMap) },
+                        // A change of the Site's settings rolls the pods; alert rules do not (the runtime
+                        // keeps them in Redis, registered through its API).
+                        Annotations = new Dictionary<string, string> { ["aperture.dev/config-hash"] = ObjectMetadata.ContentHash(configMap, "site.json") },
                     },
                     Spec = new V1PodSpec
                     {

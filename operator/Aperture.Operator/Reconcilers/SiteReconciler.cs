@@ -24,7 +24,8 @@ public sealed record SiteReconcilerOptions
 /// endpoint and a Ready condition. Children carry the Site as controller owner, so deleting the
 /// Site lets garbage collection remove them; no finalizer is needed.
 /// </summary>
-public sealed class SiteReconciler(IKubernetes client, SiteReconcilerOptions options, TimeProvider time) : IReconciler<Site>
+public sealed class SiteReconciler(IKubernetes client, SiteReconcilerOptions options, TimeProvider time, Func<Site, IReadOnlyList<AlertRule>>? alertRules = null)
+    : IReconciler<Site>
 {
     public async Task<ReconcileResult> ReconcileAsync(string key, Site? site, CancellationToken cancellationToken)
     {
@@ -41,7 +42,7 @@ public sealed class SiteReconciler(IKubernetes client, SiteReconcilerOptions opt
             return new ReconcileResult.Success(options.NotReadyPoll);
         }
 
-        var configMap = SiteResources.ConfigMap(site, []);
+        var configMap = SiteResources.ConfigMap(site, alertRules?.Invoke(site) ?? []);
         await ApplyAsync(configMap, (patch, t) => client.CoreV1.PatchNamespacedConfigMapAsync(patch, configMap.Metadata.Name, ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: t), cancellationToken);
         foreach (var service in new[] { SiteResources.HeadlessService(site), SiteResources.ClientService(site) })
         {

@@ -1,0 +1,122 @@
+using System.Text.Json;
+using Aperture.Contracts.Resources;
+using Aperture.Operator.Controller;
+using Aperture.Operator.Desired;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+
+namespace Aperture.Operator.Reconcilers;
+
+/// <summary>
+/// An AlertRule is registered with its Site's runtime through the alert API and its id kept in
+/// status. The rule lives outside the cluster, so the resource carries a finalizer: deleting it
+/// first deletes the runtime's rule. A changed spec replaces the rule (the API has no update), and
+/// a rule the runtime lost is registered again.
+/// </summary>
+public sealed class AlertRuleReconciler(IKubernetes client, SiteAlertApi alerts, TimeProvider time, TimeSpan notReadyPoll) : IReconciler<AlertRule>
+{
+    public const string Finalizer = "aperture.dev/alert-rule";
+
+    public async Task<ReconcileResult> ReconcileAsync(string key, AlertRule? rule, CancellationToken cancellationToken)
+    {
+        if (rule is null)
+        {
+            return new ReconcileResult.Success();
+        }
+
+        var site = await SiteAsync(rule, cancellationToken);
+        if (rule.Metadata.DeletionTimestamp is not null)
+        {
+            if (site is not null && rule.Status.RuleId is { } id)
+            {
+                try
+                {
+                    await alerts.DeleteAsync(site, id, cancellationToken);
+                }
+                catch (HttpRequestException e)
+                {
+                    return new ReconcileResult.Failure($"cannot delete rule {id} from Site {site.Metadata.Name}: {e.Message}");
+                }
+            }
+
+            await SetFinalizersAsync(rule, [.. (rule.Metadata.Finalizers ?? []).Where(f => f != Finalizer)], cancellationToken);
+            return new ReconcileResult.Success();
+        }
+
+        if (rule.Metadata.Finalizers?.Contains(Finalizer) != true)
+        {
+            await SetFinalizersAsync(rule, [.. rule.Metadata.Finalizers ?? [], Finalizer], cancellationToken);
+        }
+
+        if (site is null)
+        {
+            await SetStatusAsync(rule, rule.Status.RuleId, false, "SiteNotFound", $"Site '{rule.Spec.SiteRef.Name}' not found", cancellationToken);
+            return new ReconcileResult.Success(notReadyPoll);
+        }
+
+        try
+        {
+            var ruleId = rule.Status.RuleId;
+            var current = ruleId is not null && rule.Status.ObservedGeneration == rule.Metadata.Generation
+                && (await alerts.RuleIdsAsync(site, cancellationToken)).Contains(ruleId);
+            if (!current)
+            {
+                if (ruleId is not null)
+                {
+                    await alerts.DeleteAsync(site, ruleId, cancellationToken);
+                }
+
+                ruleId = await alerts.CreateAsync(site, rule, cancellationToken);
+            }
+
+            await SetStatusAsync(rule, ruleId, true, "Registered", $"Registered with Site {site.Metadata.Name} as {ruleId}", cancellationToken);
+            return new ReconcileResult.Success();
+        }
+        catch (HttpRequestException e)
+        {
+            await SetStatusAsync(rule, rule.Status.RuleId, false, "RuntimeUnreachable", $"Site {site.Metadata.Name}'s runtime: {e.Message}", cancellationToken);
+            return new ReconcileResult.Failure(e.Message);
+        }
+    }
+
+    private async Task<Site?> SiteAsync(AlertRule rule, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var site = ((JsonElement)await client.CustomObjects.GetNamespacedCustomObjectAsync(
+                ApertureApi.Group, ApertureApi.Version, rule.Metadata.NamespaceProperty, "sites", rule.Spec.SiteRef.Name, cancellationToken)).Deserialize<Site>(Json)!;
+            return site.Metadata.DeletionTimestamp is null ? site : null;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private async Task SetFinalizersAsync(AlertRule rule, List<string> finalizers, CancellationToken cancellationToken) =>
+        await client.CustomObjects.PatchNamespacedCustomObjectAsync(
+            new V1Patch(JsonSerializer.Serialize(new { metadata = new { finalizers, resourceVersion = rule.Metadata.ResourceVersion } }), V1Patch.PatchType.MergePatch),
+            ApertureApi.Group, ApertureApi.Version, rule.Metadata.NamespaceProperty, "alertrules", rule.Metadata.Name,
+            fieldManager: ObjectMetadata.FieldManager, cancellationToken: cancellationToken);
+
+    private async Task SetStatusAsync(AlertRule rule, string? ruleId, bool ready, string reason, string message, CancellationToken cancellationToken)
+    {
+        var conditions = Conditions.With(rule.Status.Conditions, Conditions.Ready, ready, reason, message, rule.Metadata.Generation, time);
+        if (Conditions.Same(conditions, rule.Status.Conditions) && rule.Status.RuleId == ruleId && rule.Status.ObservedGeneration == rule.Metadata.Generation)
+        {
+            return;
+        }
+
+        var status = new AlertRuleStatus { Conditions = conditions, RuleId = ruleId, ObservedGeneration = rule.Metadata.Generation };
+        await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
+            new V1Patch(JsonSerializer.Serialize(new { status }, Json), V1Patch.PatchType.MergePatch),
+            ApertureApi.Group, ApertureApi.Version, rule.Metadata.NamespaceProperty, "alertrules", rule.Metadata.Name,
+            fieldManager: ObjectMetadata.FieldManager, cancellationToken: cancellationToken);
+    }
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+}

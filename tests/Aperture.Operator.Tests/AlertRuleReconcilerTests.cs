@@ -1,0 +1,185 @@
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Aperture.Contracts.Resources;
+using Aperture.KubernetesTestServer;
+using Aperture.Operator.Controller;
+using Aperture.Operator.Reconcilers;
+using Aperture.Runtime.Hosting;
+using Aperture.Testing;
+using k8s;
+using k8s.Models;
+using Microsoft.AspNetCore.Builder;
+
+namespace Aperture.Operator.Tests;
+
+/// <summary>AlertRules registered with a real runtime (embedded ClickHouse, redis-server) by the whole operator host.</summary>
+public sealed class AlertRuleReconcilerTests : IAsyncLifetime
+{
+    private const string Ns = "obs";
+    private readonly TemporaryDirectory _data = new("aperture-operator-alerts");
+    private ClickHouseEndpointServer _clickHouse = null!;
+    private RedisServer _redis = null!;
+    private WebApplication _runtime = null!;
+    private HttpClient _runtimeHttp = null!;
+    private TestApiServer _server = null!;
+    private Kubernetes _client = null!;
+    private OperatorHost _operator = null!;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private sealed class LocalRuntime(Uri url) : ISiteEndpoints
+    {
+        public Uri HttpBase(Site site) => url;
+    }
+
+    public async ValueTask InitializeAsync()
+    {
+        _clickHouse = await ClickHouseEndpointServer.StartAsync(_data.Path);
+        _redis = await RedisServer.StartAsync();
+        var httpPort = FreePort.Next();
+        _runtime = RuntimeApplication.Build(
+        [
+            "--http-port", httpPort.ToString(CultureInfo.InvariantCulture), "--grpc-port", FreePort.Next().ToString(CultureInfo.InvariantCulture),
+            "--clickhouse", _clickHouse.ConnectionString, "--redis", _redis.ConnectionString, "--Aperture:AuthToken=site-token",
+        ]);
+        await _runtime.StartAsync();
+        var runtimeUrl = new Uri($"http://127.0.0.1:{httpPort}/");
+        _runtimeHttp = new HttpClient { BaseAddress = runtimeUrl };
+        _runtimeHttp.DefaultRequestHeaders.Authorization = new("Bearer", "site-token");
+
+        _server = await TestApiServer.StartAsync();
+        _server.BookmarkInterval = TimeSpan.FromMilliseconds(200);
+        _client = new Kubernetes(new KubernetesClientConfiguration { Host = _server.Url.ToString().TrimEnd('/') });
+        _operator = OperatorHost.Create(new OperatorOptions
+        {
+            ListenAddress = "127.0.0.1",
+            MetricsPort = 0,
+            KubernetesApi = _server.Url.ToString().TrimEnd('/'),
+            LeaderElection = false,
+            Controllers = new ControllerOptions { Workers = 2, ResyncPeriod = TimeSpan.FromMilliseconds(500) },
+            Sites = new SiteReconcilerOptions { NotReadyPoll = TimeSpan.FromMilliseconds(200) },
+        }, new LocalRuntime(runtimeUrl));
+        await _operator.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _operator.DisposeAsync();
+        _client.Dispose();
+        await _server.DisposeAsync();
+        _runtimeHttp.Dispose();
+        await _runtime.StopAsync();
+        await _runtime.DisposeAsync();
+        await _redis.DisposeAsync();
+        await _clickHouse.DisposeAsync();
+        _data.Dispose();
+    }
+
+    private async Task CreateSiteAsync()
+    {
+        foreach (var (name, key, value) in new[] { ("auth", "token", "site-token"), ("ch", "cs", "Host=ch"), ("redis", "config", "redis:6379") })
+        {
+            await _client.CoreV1.CreateNamespacedSecretAsync(new V1Secret
+            {
+                Metadata = new V1ObjectMeta { Name = name },
+                Data = new Dictionary<string, byte[]> { [key] = System.Text.Encoding.UTF8.GetBytes(value) },
+            }, Ns, cancellationToken: Cancel);
+        }
+
+        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(new Site
+        {
+            Metadata = new V1ObjectMeta { Name = "eu-west" },
+            Spec = new SiteSpec
+            {
+                ClickHouse = new SiteClickHouse { ConnectionSecretRef = new SecretKeyReference { Name = "ch", Key = "cs" } },
+                Redis = new SiteRedis { ConnectionSecretRef = new SecretKeyReference { Name = "redis", Key = "config" } },
+                AuthTokenSecretRef = new SecretKeyReference { Name = "auth", Key = "token" },
+            },
+        }, ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
+    }
+
+    private Task CreateRuleAsync(double threshold) =>
+        _client.CustomObjects.CreateNamespacedCustomObjectAsync(new AlertRule
+        {
+            Metadata = new V1ObjectMeta { Name = "buffer-full" },
+            Spec = new AlertRuleSpec
+            {
+                SiteRef = new NamedReference { Name = "eu-west" },
+                Name = "High buffer usage",
+                Metric = AlertMetric.BufferUtilization,
+                Operator = AlertOperator.Gt,
+                Threshold = threshold,
+                Severity = AlertSeverity.Critical,
+            },
+        }, ApertureApi.Group, ApertureApi.Version, Ns, "alertrules", cancellationToken: Cancel);
+
+    private async Task<AlertRule?> RuleAsync()
+    {
+        try
+        {
+            return ((JsonElement)await _client.CustomObjects.GetNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "alertrules", "buffer-full", Cancel)).Deserialize<AlertRule>();
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private async Task<List<JsonElement>> RuntimeRulesAsync() =>
+        [.. (await _runtimeHttp.GetFromJsonAsync<JsonElement>("/api/alerts", Cancel)).GetProperty("rules").EnumerateArray()];
+
+    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), $"{what} did not happen");
+            await Task.Delay(100, Cancel);
+        }
+    }
+
+    [Fact]
+    public async Task A_rule_is_registered_with_the_site_runtime_replaced_on_change_and_deleted_with_the_resource()
+    {
+        await CreateSiteAsync();
+        await CreateRuleAsync(0.9);
+
+        await EventuallyAsync(async () => (await RuleAsync())?.Status?.RuleId is not null, "the rule id in status");
+        var rule = (await RuleAsync())!;
+        Assert.Contains(AlertRuleReconciler.Finalizer, rule.Metadata.Finalizers);
+        var registered = Assert.Single(await RuntimeRulesAsync());
+        Assert.Equal(rule.Status.RuleId, registered.GetProperty("id").GetString());
+        Assert.Equal("High buffer usage", registered.GetProperty("name").GetString());
+        Assert.Equal("critical", registered.GetProperty("severity").GetString());
+        await EventuallyAsync(
+            async () => (await _client.CoreV1.ListNamespacedConfigMapAsync(Ns, cancellationToken: Cancel)).Items
+                .Any(c => c.Metadata.Name == "eu-west-aggregator" && c.Data?.TryGetValue("alerts.json", out var alerts) == true && alerts.Contains("buffer-full", StringComparison.Ordinal)),
+            "the rule rendered into the Site's ConfigMap");
+
+        await _client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("{\"spec\":{\"threshold\":0.5}}", V1Patch.PatchType.MergePatch),
+            ApertureApi.Group, ApertureApi.Version, Ns, "alertrules", "buffer-full", cancellationToken: Cancel);
+        await EventuallyAsync(async () => (await RuntimeRulesAsync()) is [var only] && only.GetProperty("threshold").GetDouble() == 0.5, "the rule replaced");
+
+        await _client.CustomObjects.DeleteNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "alertrules", "buffer-full", cancellationToken: Cancel);
+        await EventuallyAsync(async () => await RuleAsync() is null, "the resource gone once its finalizer ran");
+        Assert.Empty(await RuntimeRulesAsync());
+    }
+
+    [Fact]
+    public async Task A_rule_the_runtime_lost_is_registered_again()
+    {
+        await CreateSiteAsync();
+        await CreateRuleAsync(0.9);
+        await EventuallyAsync(async () => (await RuleAsync())?.Status?.RuleId is not null, "the rule id in status");
+        var first = (await RuleAsync())!.Status.RuleId!;
+
+        using (var deleted = await _runtimeHttp.DeleteAsync($"/api/alerts/{first}", Cancel))
+        {
+            deleted.EnsureSuccessStatusCode();
+        }
+
+        await EventuallyAsync(async () => (await RuleAsync())?.Status?.RuleId is { } id && id != first, "a new registration");
+        Assert.Single(await RuntimeRulesAsync());
+    }
+}
