@@ -18,8 +18,11 @@ public sealed class AlertRuleReconciler(IKubernetes client, SiteAlertApi alerts,
 {
     public const string Finalizer = "aperture.dev/alert-rule";
 
-    public async Task<ReconcileResult> ReconcileAsync(string key, AlertRule? rule, CancellationToken cancellationToken)
+    public async Task<ReconcileResult> ReconcileAsync(string key, AlertRule? cached, CancellationToken cancellationToken)
     {
+        // The rule's id lives in status, and registering twice leaves an orphan in the runtime: read the
+        // resource as it is now rather than trust a cache that may not have seen the last status write.
+        var rule = cached is null ? null : await FreshAsync(cached, cancellationToken);
         if (rule is null)
         {
             return new ReconcileResult.Success();
@@ -77,6 +80,19 @@ public sealed class AlertRuleReconciler(IKubernetes client, SiteAlertApi alerts,
         {
             await SetStatusAsync(rule, rule.Status.RuleId, false, "RuntimeUnreachable", $"Site {site.Metadata.Name}'s runtime: {e.Message}", cancellationToken);
             return new ReconcileResult.Failure(e.Message);
+        }
+    }
+
+    private async Task<AlertRule?> FreshAsync(AlertRule rule, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return ((JsonElement)await client.CustomObjects.GetNamespacedCustomObjectAsync(
+                ApertureApi.Group, ApertureApi.Version, rule.Metadata.NamespaceProperty, "alertrules", rule.Metadata.Name, cancellationToken)).Deserialize<AlertRule>(Json);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
         }
     }
 
