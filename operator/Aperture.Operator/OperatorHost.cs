@@ -214,7 +214,9 @@ public sealed partial class OperatorHost : IAsyncDisposable
             var sites = new Controller<Site>("Site", siteWatcher, siteCache, siteQueue, new SiteReconciler(_client, _options.Sites, time, RulesOf),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.Sites"));
             var targets = new Controller<ProfilingTarget>("ProfilingTarget", targetWatcher, targetCache, targetQueue,
-                new ProfilingTargetReconciler(_client, targetCache, _options.ProfilingTargets, time), _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.ProfilingTargets"));
+                new ProfilingTargetReconciler(_client, targetCache, _options.ProfilingTargets, time),
+                // Every target of a Site writes the same DaemonSet: one worker keeps those writes in order.
+                _options.Controllers with { Workers = 1 }, time, loggers.CreateLogger("Aperture.Operator.ProfilingTargets"));
             var alerts = new Controller<AlertRule>("AlertRule", alertWatcher, alertCache, alertQueue,
                 new AlertRuleReconciler(_client, new SiteAlertApi(http, _client, _endpoints), time, _options.Sites.NotReadyPoll),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.AlertRules"));

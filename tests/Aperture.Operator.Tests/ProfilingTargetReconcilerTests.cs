@@ -106,8 +106,10 @@ public sealed class ProfilingTargetReconcilerTests : IAsyncLifetime
         await EventuallyAsync(async () => (await DaemonSetAsync())?.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms.Count == 1, "the DaemonSet without the removed target");
 
         await DeleteTargetAsync("all");
-        await EventuallyAsync(async () => await DaemonSetAsync() is null, "the DaemonSet removed with the last target");
-        Assert.DoesNotContain((await _client.CoreV1.ListNamespacedConfigMapAsync(Ns, cancellationToken: Cancel)).Items, c => c.Metadata.Name == "eu-west-agent");
+        await EventuallyAsync(
+            async () => await DaemonSetAsync() is null
+                && !(await _client.CoreV1.ListNamespacedConfigMapAsync(Ns, cancellationToken: Cancel)).Items.Any(c => c.Metadata.Name == "eu-west-agent"),
+            "the DaemonSet and its ConfigMap removed with the last target");
     }
 
     [Fact]
