@@ -55,6 +55,9 @@ public sealed class TestApiServer : IAsyncDisposable
     /// <summary>The next request that <paramref name="matches"/> fails with <paramref name="code"/> (e.g. 409, 500).</summary>
     public void FailNext(Func<HttpRequest, bool> matches, int code) => _failures.Enqueue((matches, code));
 
+    /// <summary>Injected failures not yet served.</summary>
+    public int PendingFailures => _failures.Count;
+
     public async ValueTask DisposeAsync()
     {
         Store.DropWatches();

@@ -1,0 +1,105 @@
+using Aperture.Contracts.Resources;
+using Aperture.KubernetesTestServer;
+using Aperture.Operator.Controller;
+using Aperture.Operator.Reconcilers;
+using k8s;
+using k8s.Models;
+
+namespace Aperture.Operator.Tests;
+
+/// <summary>The operator converges through the faults a real cluster has: conflicts and its own restarts.</summary>
+public sealed class OperatorConvergenceTests : IAsyncLifetime
+{
+    private const string Ns = "obs";
+    private TestApiServer _server = null!;
+    private Kubernetes _client = null!;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _server = await TestApiServer.StartAsync();
+        _server.BookmarkInterval = TimeSpan.FromMilliseconds(200);
+        _client = new Kubernetes(new KubernetesClientConfiguration { Host = _server.Url.ToString().TrimEnd('/') });
+        foreach (var (name, key) in new[] { ("ch", "cs"), ("redis", "config") })
+        {
+            await _client.CoreV1.CreateNamespacedSecretAsync(new V1Secret { Metadata = new V1ObjectMeta { Name = name }, Data = new Dictionary<string, byte[]> { [key] = [1] } }, Ns, cancellationToken: Cancel);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _client.Dispose();
+        await _server.DisposeAsync();
+    }
+
+    private OperatorHost Operator() => OperatorHost.Create(new OperatorOptions
+    {
+        ListenAddress = "127.0.0.1",
+        MetricsPort = 0,
+        KubernetesApi = _server.Url.ToString().TrimEnd('/'),
+        LeaderElection = false,
+        Controllers = new ControllerOptions { Workers = 2, ResyncPeriod = TimeSpan.FromSeconds(30) },
+        Sites = new SiteReconcilerOptions { NotReadyPoll = TimeSpan.FromMilliseconds(200) },
+    });
+
+    private Task CreateSiteAsync() =>
+        _client.CustomObjects.CreateNamespacedCustomObjectAsync(new Site
+        {
+            Metadata = new V1ObjectMeta { Name = "eu-west" },
+            Spec = new SiteSpec
+            {
+                ClickHouse = new SiteClickHouse { ConnectionSecretRef = new SecretKeyReference { Name = "ch", Key = "cs" } },
+                Redis = new SiteRedis { ConnectionSecretRef = new SecretKeyReference { Name = "redis", Key = "config" } },
+            },
+        }, ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
+
+    private async Task<int?> ReplicasAsync() =>
+        (await _client.AppsV1.ListNamespacedStatefulSetAsync(Ns, cancellationToken: Cancel)).Items.SingleOrDefault()?.Spec.Replicas;
+
+    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), $"{what} did not happen");
+            await Task.Delay(50, Cancel);
+        }
+    }
+
+    [Fact]
+    public async Task Conflicts_on_its_writes_are_retried_until_the_site_converges()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            _server.FailNext(r => r.Method == "PATCH" && r.Path.Value!.Contains("/statefulsets/", StringComparison.Ordinal), 409);
+        }
+
+        await using var host = Operator();
+        await host.StartAsync();
+        await CreateSiteAsync();
+
+        await EventuallyAsync(async () => await ReplicasAsync() == 1, "the StatefulSet after three conflicts");
+        Assert.Equal(0, _server.PendingFailures);
+    }
+
+    [Fact]
+    public async Task Changes_made_while_the_operator_was_down_are_applied_when_it_returns()
+    {
+        await using (var first = Operator())
+        {
+            await first.StartAsync();
+            await CreateSiteAsync();
+            await EventuallyAsync(async () => await ReplicasAsync() == 1, "the first operator's StatefulSet");
+        }
+
+        await _client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("{\"spec\":{\"replicas\":3}}", V1Patch.PatchType.MergePatch),
+            ApertureApi.Group, ApertureApi.Version, Ns, "sites", "eu-west", cancellationToken: Cancel);
+        await Task.Delay(300, Cancel);
+        Assert.Equal(1, await ReplicasAsync());
+
+        await using var second = Operator();
+        await second.StartAsync();
+        await EventuallyAsync(async () => await ReplicasAsync() == 3, "the restarted operator applying the change");
+    }
+}
