@@ -19,10 +19,14 @@ stop_all() {
   trap - INT TERM EXIT
   echo
   echo "aperture: stopping"
-  # Reverse order: the runtime first, then what it depends on.
-  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Reverse order, each waited for: the runtime writes what it holds to ClickHouse before
+  # ClickHouse stops, and ClickHouse flushes before Redis goes.
+  for ((i=${#pids[@]}-1; i>=0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   echo "aperture: stopped; data kept in $DATA"
+  exit 0
 }
 trap stop_all INT TERM EXIT
 
