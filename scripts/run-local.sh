@@ -16,6 +16,7 @@ mkdir -p "$DATA/clickhouse" "$DATA/redis" "$DATA/logs"
 
 pids=()
 stop_all() {
+  local code=${1:-0}
   trap - INT TERM EXIT
   echo
   echo "aperture: stopping"
@@ -26,7 +27,7 @@ stop_all() {
     wait "${pids[i]}" 2>/dev/null || true
   done
   echo "aperture: stopped; data kept in $DATA"
-  exit 0
+  exit "$code"
 }
 trap stop_all INT TERM EXIT
 
@@ -74,3 +75,4 @@ Aperture is running (Ctrl-C stops it):
 MSG
 wait -n "${pids[@]}" || true
 echo "aperture: a process exited; stopping the rest" >&2
+stop_all 1
