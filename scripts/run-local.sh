@@ -29,7 +29,8 @@ stop_all() {
   echo "aperture: stopped; data kept in $DATA"
   exit "$code"
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all 0' INT TERM
+trap 'stop_all $?' EXIT
 
 wait_for() { # name, seconds, command...
   local name=$1 seconds=$2; shift 2
