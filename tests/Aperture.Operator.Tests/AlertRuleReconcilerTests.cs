@@ -28,6 +28,9 @@ public sealed class AlertRuleReconcilerTests : IAsyncLifetime
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
+    private static Task EventuallyAsync(Func<Task<bool>> condition, string what) =>
+        Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(20), what, Cancel);
+
     private sealed class LocalRuntime(Uri url) : ISiteEndpoints
     {
         public Uri HttpBase(Site site) => url;
@@ -128,16 +131,6 @@ public sealed class AlertRuleReconcilerTests : IAsyncLifetime
 
     private async Task<List<JsonElement>> RuntimeRulesAsync() =>
         [.. (await _runtimeHttp.GetFromJsonAsync<JsonElement>("/api/alerts", Cancel)).GetProperty("rules").EnumerateArray()];
-
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
-    {
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), $"{what} did not happen");
-            await Task.Delay(100, Cancel);
-        }
-    }
 
     [Fact]
     public async Task A_rule_is_registered_with_the_site_runtime_replaced_on_change_and_deleted_with_the_resource()

@@ -1,5 +1,6 @@
 using Aperture.Contracts.Resources;
 using Aperture.KubernetesTestServer;
+using Aperture.Testing;
 using Aperture.Operator.Controller;
 using Aperture.Operator.Reconcilers;
 using k8s;
@@ -15,6 +16,9 @@ public sealed class OperatorConvergenceTests : IAsyncLifetime
     private Kubernetes _client = null!;
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static Task EventuallyAsync(Func<Task<bool>> condition, string what) =>
+        Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(20), what, Cancel);
 
     public async ValueTask InitializeAsync()
     {
@@ -56,16 +60,6 @@ public sealed class OperatorConvergenceTests : IAsyncLifetime
 
     private async Task<int?> ReplicasAsync() =>
         (await _client.AppsV1.ListNamespacedStatefulSetAsync(Ns, cancellationToken: Cancel)).Items.SingleOrDefault()?.Spec.Replicas;
-
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
-    {
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(20), $"{what} did not happen");
-            await Task.Delay(50, Cancel);
-        }
-    }
 
     [Fact]
     public async Task Conflicts_on_its_writes_are_retried_until_the_site_converges()

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Aperture.Contracts.Resources;
 using Aperture.KubernetesTestServer;
+using Aperture.Testing;
 using Aperture.Operator.Controller;
 using Aperture.Operator.Reconcilers;
 using k8s;
@@ -18,6 +19,9 @@ public sealed class ProfilingTargetReconcilerTests : IAsyncLifetime
     private OperatorHost _operator = null!;
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static Task EventuallyAsync(Func<Task<bool>> condition, string what) =>
+        Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(15), what, Cancel);
 
     public async ValueTask InitializeAsync()
     {
@@ -80,16 +84,6 @@ public sealed class ProfilingTargetReconcilerTests : IAsyncLifetime
     private async Task<Condition?> ReadyAsync(string target) =>
         ((JsonElement)await _client.CustomObjects.GetNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "profilingtargets", target, Cancel))
             .Deserialize<ProfilingTarget>()!.Status.Conditions?.SingleOrDefault(c => c.Type == Conditions.Ready);
-
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
-    {
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(15), $"{what} did not happen");
-            await Task.Delay(50, Cancel);
-        }
-    }
 
     [Fact]
     public async Task Targets_merge_into_one_daemonset_that_follows_them_and_goes_with_the_last()

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Aperture.Contracts.Resources;
 using Aperture.KubernetesTestServer;
+using Aperture.Testing;
 using Aperture.Operator.Controller;
 using k8s;
 using k8s.Models;
@@ -20,6 +21,9 @@ public sealed class ResourceWatcherTests : IAsyncLifetime
     private Task _running = null!;
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static Task EventuallyAsync(Func<bool> condition, string what) =>
+        Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(10), what, Cancel);
 
     public async ValueTask InitializeAsync()
     {
@@ -56,16 +60,6 @@ public sealed class ResourceWatcherTests : IAsyncLifetime
     private Task<object> PatchAsync(string ns, string name, string json, bool status = false) => status
         ? _client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(new V1Patch(json, V1Patch.PatchType.MergePatch), "aperture.dev", "v1alpha1", ns, "sites", name, cancellationToken: Cancel)
         : _client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch(json, V1Patch.PatchType.MergePatch), "aperture.dev", "v1alpha1", ns, "sites", name, cancellationToken: Cancel);
-
-    private static async Task EventuallyAsync(Func<bool> condition, string what)
-    {
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(10), $"{what} did not happen");
-            await Task.Delay(25, Cancel);
-        }
-    }
 
     [Fact]
     public async Task The_cache_follows_creates_updates_and_deletes_and_reports_their_keys()

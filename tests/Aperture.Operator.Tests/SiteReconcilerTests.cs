@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Aperture.Contracts.Resources;
 using Aperture.KubernetesTestServer;
+using Aperture.Testing;
 using Aperture.Operator.Controller;
 using Aperture.Operator.Reconcilers;
 using k8s;
@@ -19,6 +20,9 @@ public sealed class SiteReconcilerTests : IAsyncLifetime
     private Task _running = null!;
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static Task EventuallyAsync(Func<Task<bool>> condition, string what) =>
+        Eventually.HoldsAsync(condition, TimeSpan.FromSeconds(15), what, Cancel);
 
     public async ValueTask InitializeAsync()
     {
@@ -65,16 +69,6 @@ public sealed class SiteReconcilerTests : IAsyncLifetime
 
     private async Task<Site> SiteAsync() =>
         ((JsonElement)await _client.CustomObjects.GetNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "sites", "eu-west", Cancel)).Deserialize<Site>()!;
-
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
-    {
-        var waited = System.Diagnostics.Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(15), $"{what} did not happen");
-            await Task.Delay(50, Cancel);
-        }
-    }
 
     private async Task<Condition?> ReadyAsync() => (await SiteAsync()).Status.Conditions?.SingleOrDefault(c => c.Type == Conditions.Ready);
 

@@ -111,21 +111,8 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
         global::Grpc.Net.Client.GrpcChannel.ForAddress($"http://127.0.0.1:{GrpcPort}");
 
     /// <summary>Polls <paramref name="condition"/> until it holds, failing after <paramref name="timeout"/>.</summary>
-    public static async Task<TimeSpan> WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
-    {
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        while (started.Elapsed < timeout)
-        {
-            if (await condition())
-            {
-                return started.Elapsed;
-            }
-
-            await Task.Delay(50);
-        }
-
-        throw new TimeoutException($"{what} did not happen within {timeout}");
-    }
+    public static Task<TimeSpan> WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what) =>
+        Eventually.HoldsAsync(condition, timeout, what);
 
     public async ValueTask DisposeAsync()
     {
