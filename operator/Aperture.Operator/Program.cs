@@ -2,7 +2,7 @@ using Aperture.Operator;
 using Aperture.Operator.Crds;
 
 // 'generate-crds DIR...' writes the CRDs from the resource types (make crds); anything else runs
-// the operator. It reconciles Sites today; the other kinds' reconcilers are planned (README.md).
+// the operator: Sites, ProfilingTargets and AlertRules today; the other kinds' reconcilers are planned (README.md).
 if (args is ["generate-crds", .. var directories] && directories.Length > 0)
 {
     foreach (var directory in directories)
