@@ -176,6 +176,11 @@ public sealed class WorkQueue<TKey> : IDisposable
     {
         lock (_lock)
         {
+            if (_shutDown)
+            {
+                return;
+            }
+
             _shutDown = true;
             foreach (var timer in _timers)
             {

@@ -31,33 +31,53 @@ public sealed class ProfilingTargetReconciler(
     public async Task<ReconcileResult> ReconcileAsync(string key, ProfilingTarget? target, CancellationToken cancellationToken)
     {
         var (ns, _) = ResourceKeys.Split(key);
-        var sites = await SitesAsync(ns, cancellationToken);
-        var inNamespace = targets.All().Where(t => t.Metadata.NamespaceProperty == ns && t.Metadata.DeletionTimestamp is null).ToList();
-        foreach (var each in sites)
-        {
-            await ApplyAgentsAsync(each, [.. inNamespace.Where(t => t.Spec.SiteRef.Name == each.Metadata.Name)], cancellationToken);
-        }
-
         if (target is null || target.Metadata.DeletionTimestamp is not null)
         {
+            // The target is gone, and with it the knowledge of its Site: every agent DaemonSet of the
+            // namespace whose Site has no target left goes.
+            await RemoveOrphanedAgentsAsync(ns, cancellationToken);
             return new ReconcileResult.Success();
         }
 
-        var site = sites.FirstOrDefault(s => s.Metadata.Name == target.Spec.SiteRef.Name);
+        var site = await SiteAsync(ns, target.Spec.SiteRef.Name, cancellationToken);
         if (site is null)
         {
             await SetStatusAsync(target, false, "SiteNotFound", $"Site '{target.Spec.SiteRef.Name}' not found in namespace {ns}", cancellationToken);
             return new ReconcileResult.Success(options.NotReadyPoll);
         }
 
+        await ApplyAgentsAsync(site, TargetsOf(ns, site.Metadata.Name), cancellationToken);
         await SetStatusAsync(target, true, "Scheduled", $"Profiled by DaemonSet {AgentResources.Name(site)} on nodes labelled {AgentResources.NodeLabel}={AgentResources.NodeLabelValue}", cancellationToken);
         return new ReconcileResult.Success();
     }
 
-    private async Task<List<Site>> SitesAsync(string ns, CancellationToken cancellationToken)
+    private List<ProfilingTarget> TargetsOf(string ns, string site) =>
+        [.. targets.All().Where(t => t.Metadata.NamespaceProperty == ns && t.Metadata.DeletionTimestamp is null && t.Spec.SiteRef.Name == site)];
+
+    private async Task RemoveOrphanedAgentsAsync(string ns, CancellationToken cancellationToken)
     {
-        var list = (JsonElement)await client.CustomObjects.ListNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, ns, "sites", cancellationToken: cancellationToken);
-        return [.. list.GetProperty("items").EnumerateArray().Select(i => i.Deserialize<Site>(Json)!).Where(s => s.Metadata.DeletionTimestamp is null)];
+        var agents = await client.AppsV1.ListNamespacedDaemonSetAsync(ns, labelSelector: $"app.kubernetes.io/component={AgentResources.Component}", cancellationToken: cancellationToken);
+        foreach (var daemonSet in agents.Items)
+        {
+            var siteName = daemonSet.Metadata.Labels is { } labels && labels.TryGetValue("app.kubernetes.io/instance", out var instance) ? instance : null;
+            if (siteName is not null && TargetsOf(ns, siteName).Count == 0 && await SiteAsync(ns, siteName, cancellationToken) is { } site)
+            {
+                await ApplyAgentsAsync(site, [], cancellationToken);
+            }
+        }
+    }
+
+    private async Task<Site?> SiteAsync(string ns, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var site = ((JsonElement)await client.CustomObjects.GetNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, ns, "sites", name, cancellationToken)).Deserialize<Site>(Json)!;
+            return site.Metadata.DeletionTimestamp is null ? site : null;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
     }
 
     private async Task ApplyAgentsAsync(Site site, List<ProfilingTarget> ofSite, CancellationToken cancellationToken)
