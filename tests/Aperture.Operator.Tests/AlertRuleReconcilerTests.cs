@@ -90,16 +90,7 @@ public sealed class AlertRuleReconcilerTests : IAsyncLifetime
             }, Ns, cancellationToken: Cancel);
         }
 
-        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(new Site
-        {
-            Metadata = new V1ObjectMeta { Name = "eu-west" },
-            Spec = new SiteSpec
-            {
-                ClickHouse = new SiteClickHouse { ConnectionSecretRef = new SecretKeyReference { Name = "ch", Key = "cs" } },
-                Redis = new SiteRedis { ConnectionSecretRef = new SecretKeyReference { Name = "redis", Key = "config" } },
-                AuthTokenSecretRef = new SecretKeyReference { Name = "auth", Key = "token" },
-            },
-        }, ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
+        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(SampleSites.New("eu-west", authToken: new SecretKeyReference { Name = "auth", Key = "token" }), ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
     }
 
     private Task CreateRuleAsync(double threshold) =>

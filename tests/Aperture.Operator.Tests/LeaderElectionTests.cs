@@ -47,15 +47,7 @@ public sealed class LeaderElectionTests
         await first.StartAsync();
         await EventuallyAsync(() => Task.FromResult(first.IsLeader), "replica-a leading");
         await second.StartAsync();
-        await client.CustomObjects.CreateNamespacedCustomObjectAsync(new Site
-        {
-            Metadata = new V1ObjectMeta { Name = "eu-west" },
-            Spec = new SiteSpec
-            {
-                ClickHouse = new SiteClickHouse { ConnectionSecretRef = new SecretKeyReference { Name = "ch", Key = "cs" } },
-                Redis = new SiteRedis { ConnectionSecretRef = new SecretKeyReference { Name = "redis", Key = "config" } },
-            },
-        }, ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
+        await client.CustomObjects.CreateNamespacedCustomObjectAsync(SampleSites.New("eu-west"), ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
 
         await EventuallyAsync(async () => (await client.AppsV1.ListNamespacedStatefulSetAsync(Ns, cancellationToken: Cancel)).Items.Count == 1, "the leader's StatefulSet");
         await Task.Delay(1000, Cancel);

@@ -48,15 +48,7 @@ public sealed class OperatorConvergenceTests : IAsyncLifetime
     });
 
     private Task CreateSiteAsync() =>
-        _client.CustomObjects.CreateNamespacedCustomObjectAsync(new Site
-        {
-            Metadata = new V1ObjectMeta { Name = "eu-west" },
-            Spec = new SiteSpec
-            {
-                ClickHouse = new SiteClickHouse { ConnectionSecretRef = new SecretKeyReference { Name = "ch", Key = "cs" } },
-                Redis = new SiteRedis { ConnectionSecretRef = new SecretKeyReference { Name = "redis", Key = "config" } },
-            },
-        }, ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
+        _client.CustomObjects.CreateNamespacedCustomObjectAsync(SampleSites.New("eu-west"), ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
 
     private async Task<int?> ReplicasAsync() =>
         (await _client.AppsV1.ListNamespacedStatefulSetAsync(Ns, cancellationToken: Cancel)).Items.SingleOrDefault()?.Spec.Replicas;

@@ -56,16 +56,7 @@ public sealed class SiteReconcilerTests : IAsyncLifetime
         }, Ns, cancellationToken: Cancel);
 
     private Task CreateSiteAsync() =>
-        _client.CustomObjects.CreateNamespacedCustomObjectAsync(new Site
-        {
-            Metadata = new V1ObjectMeta { Name = "eu-west" },
-            Spec = new SiteSpec
-            {
-                Replicas = 2,
-                ClickHouse = new SiteClickHouse { ConnectionSecretRef = new SecretKeyReference { Name = "ch", Key = "cs" } },
-                Redis = new SiteRedis { ConnectionSecretRef = new SecretKeyReference { Name = "redis", Key = "config" } },
-            },
-        }, ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
+        _client.CustomObjects.CreateNamespacedCustomObjectAsync(SampleSites.New("eu-west", replicas: 2), ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
 
     private async Task<Site> SiteAsync() =>
         ((JsonElement)await _client.CustomObjects.GetNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "sites", "eu-west", Cancel)).Deserialize<Site>()!;
