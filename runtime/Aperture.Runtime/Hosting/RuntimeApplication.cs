@@ -134,6 +134,7 @@ public static class RuntimeApplication
             services.AddHostedService<ClickHouseBatchWriter>();
         }
 
+        services.AddSingleton<global::Grpc.AspNetCore.Server.Model.IServiceMethodProvider<AggregatorGrpcService>, AggregatorGrpcMethods>();
         services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = profiling.MaxRequestBytes;
