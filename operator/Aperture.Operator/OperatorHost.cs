@@ -190,9 +190,11 @@ public sealed partial class OperatorHost : IAsyncDisposable
             var siteCache = new ResourceCache<Site>();
             var targetCache = new ResourceCache<ProfilingTarget>();
             var alertCache = new ResourceCache<AlertRule>();
+            var serverCache = new ResourceCache<MonitoredServer>();
             using var siteQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var targetQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var alertQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
+            using var serverQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
 
             var siteWatcher = new ResourceWatcher<Site>(new CustomResourceSource<Site>(_client, "sites"), siteCache, siteQueue.Add, time, loggers.CreateLogger("Aperture.Operator.Sites"));
@@ -208,6 +210,9 @@ public sealed partial class OperatorHost : IAsyncDisposable
                 }
             }, time, loggers.CreateLogger("Aperture.Operator.AlertRules"));
 
+            var serverWatcher = new ResourceWatcher<MonitoredServer>(new CustomResourceSource<MonitoredServer>(_client, "monitoredservers"), serverCache, serverQueue.Add, time,
+                loggers.CreateLogger("Aperture.Operator.MonitoredServers"));
+
             IReadOnlyList<AlertRule> RulesOf(Site site) =>
                 [.. alertCache.All().Where(r => r.Metadata.NamespaceProperty == site.Metadata.NamespaceProperty && r.Spec.SiteRef.Name == site.Metadata.Name && r.Metadata.DeletionTimestamp is null)];
 
@@ -217,11 +222,16 @@ public sealed partial class OperatorHost : IAsyncDisposable
                 new ProfilingTargetReconciler(_client, targetCache, _options.ProfilingTargets, time),
                 // Every target of a Site writes the same DaemonSet: one worker keeps those writes in order.
                 _options.Controllers with { Workers = 1 }, time, loggers.CreateLogger("Aperture.Operator.ProfilingTargets"));
+            var objects = new ApertureObjects(_client);
+            var siteRuntime = new SiteRuntimeClient(http, _client, _endpoints);
             var alerts = new Controller<AlertRule>("AlertRule", alertWatcher, alertCache, alertQueue,
-                new AlertRuleReconciler(_client, new SiteAlertApi(http, _client, _endpoints), time, _options.Sites.NotReadyPoll),
+                new AlertRuleReconciler(objects, new SiteAlertApi(siteRuntime), time, _options.Sites.NotReadyPoll),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.AlertRules"));
-            _ = Task.WhenAll(siteWatcher.Synced, targetWatcher.Synced, alertWatcher.Synced).ContinueWith(_ => _synced = true, TaskScheduler.Default);
-            await Task.WhenAll(sites.RunAsync(cancellationToken), targets.RunAsync(cancellationToken), alerts.RunAsync(cancellationToken));
+            var servers = new Controller<MonitoredServer>("MonitoredServer", serverWatcher, serverCache, serverQueue,
+                new MonitoredServerReconciler(_client, objects, new SiteServerApi(siteRuntime), time, _options.Sites.NotReadyPoll, _options.Sites.ServerStatusPoll),
+                _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.MonitoredServers"));
+            _ = Task.WhenAll(siteWatcher.Synced, targetWatcher.Synced, alertWatcher.Synced, serverWatcher.Synced).ContinueWith(_ => _synced = true, TaskScheduler.Default);
+            await Task.WhenAll(sites.RunAsync(cancellationToken), targets.RunAsync(cancellationToken), alerts.RunAsync(cancellationToken), servers.RunAsync(cancellationToken));
         }
         finally
         {

@@ -16,6 +16,9 @@ public sealed record SiteReconcilerOptions
 
     /// <summary>How soon a Site that is not ready yet (pods starting, a Secret missing) is looked at again.</summary>
     public TimeSpan NotReadyPoll { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often a Ready MonitoredServer's last-seen time and snapshot count are read from its Site's runtime.</summary>
+    public TimeSpan ServerStatusPoll { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>
