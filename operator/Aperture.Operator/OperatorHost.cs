@@ -1,10 +1,12 @@
 using System.Globalization;
 using Aperture.Contracts.Resources;
 using Aperture.Operator.Controller;
+using Aperture.Operator.Desired;
 using Aperture.Operator.Reconcilers;
 using k8s;
 using k8s.LeaderElection;
 using k8s.LeaderElection.ResourceLock;
+using k8s.Models;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -210,6 +212,20 @@ public sealed partial class OperatorHost : IAsyncDisposable
                 }
             }, time, loggers.CreateLogger("Aperture.Operator.AlertRules"));
 
+            // A Site's StatefulSet changing (pods becoming ready) wakes the Site, rather than the Site polling.
+            var statefulSetCache = new ResourceCache<V1StatefulSet>();
+            var statefulSetWatcher = new ResourceWatcher<V1StatefulSet>(
+                OwnedWorkloads.StatefulSets(_client, $"app.kubernetes.io/managed-by={ObjectMetadata.ManagedBy},app.kubernetes.io/component={SiteResources.Component}"),
+                statefulSetCache,
+                key =>
+                {
+                    if (statefulSetCache.TryGet(key, out var set) && set is not null && OwnedWorkloads.OwnerKey(set, "Site") is { } site)
+                    {
+                        siteQueue.Add(site);
+                    }
+                },
+                time, loggers.CreateLogger("Aperture.Operator.StatefulSets"),
+                matters: (before, after) => before.Status?.ReadyReplicas != after.Status?.ReadyReplicas || before.Metadata.Generation != after.Metadata.Generation);
             var serverWatcher = new ResourceWatcher<MonitoredServer>(new CustomResourceSource<MonitoredServer>(_client, "monitoredservers"), serverCache, serverQueue.Add, time,
                 loggers.CreateLogger("Aperture.Operator.MonitoredServers"));
 
@@ -230,8 +246,9 @@ public sealed partial class OperatorHost : IAsyncDisposable
             var servers = new Controller<MonitoredServer>("MonitoredServer", serverWatcher, serverCache, serverQueue,
                 new MonitoredServerReconciler(_client, objects, new SiteServerApi(siteRuntime), time, _options.Sites.NotReadyPoll, _options.Sites.ServerStatusPoll),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.MonitoredServers"));
-            _ = Task.WhenAll(siteWatcher.Synced, targetWatcher.Synced, alertWatcher.Synced, serverWatcher.Synced).ContinueWith(_ => _synced = true, TaskScheduler.Default);
-            await Task.WhenAll(sites.RunAsync(cancellationToken), targets.RunAsync(cancellationToken), alerts.RunAsync(cancellationToken), servers.RunAsync(cancellationToken));
+            _ = Task.WhenAll(siteWatcher.Synced, targetWatcher.Synced, alertWatcher.Synced, serverWatcher.Synced, statefulSetWatcher.Synced)
+                .ContinueWith(_ => _synced = true, TaskScheduler.Default);
+            await Task.WhenAll(statefulSetWatcher.RunAsync(cancellationToken), sites.RunAsync(cancellationToken), targets.RunAsync(cancellationToken), alerts.RunAsync(cancellationToken), servers.RunAsync(cancellationToken));
         }
         finally
         {
