@@ -56,7 +56,7 @@ public static class SampleParser
 
     private static ServerSample ParseSample(JsonElement s, string prefix, DateTimeOffset now)
     {
-        var collectedAt = now;
+        var collectedAt = DateTimeOffset.FromUnixTimeMilliseconds(now.ToUnixTimeMilliseconds());
         if (Text(s, "collected_at", prefix) is { } text)
         {
             if (!DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out collectedAt))
@@ -64,6 +64,8 @@ public static class SampleParser
                 throw new InvalidRequestException(prefix + "collected_at", $"collected_at must be an ISO 8601 time, not '{text}'");
             }
 
+            // Storage keeps milliseconds; the answer and the stored row must agree.
+            collectedAt = DateTimeOffset.FromUnixTimeMilliseconds(collectedAt.ToUnixTimeMilliseconds());
             if (collectedAt > now + MaxFutureSkew)
             {
                 throw new InvalidRequestException(prefix + "collected_at", "collected_at is in the future; check the agent host's clock");
