@@ -1,5 +1,12 @@
 using Aperture.Runtime.Hosting;
+using Aperture.Runtime.Servers;
 using Microsoft.Extensions.Options;
+
+// Registry commands run against the same configuration and switches as the server, without starting it.
+if (ServerCommandLine.Handles(args))
+{
+    return await ServerCommandLine.RunAsync(args, Console.Out, Console.Error);
+}
 
 try
 {

@@ -27,6 +27,18 @@ public sealed class RowBinaryWriter
         _buffer.Advance(1);
     }
 
+    public void WriteUInt16(ushort value)
+    {
+        BinaryPrimitives.WriteUInt16LittleEndian(_buffer.GetSpan(2), value);
+        _buffer.Advance(2);
+    }
+
+    public void WriteFloat64(double value)
+    {
+        BinaryPrimitives.WriteDoubleLittleEndian(_buffer.GetSpan(8), value);
+        _buffer.Advance(8);
+    }
+
     public void WriteUInt32(uint value)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(_buffer.GetSpan(4), value);

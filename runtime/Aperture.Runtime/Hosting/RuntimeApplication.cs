@@ -8,6 +8,7 @@ using Aperture.Runtime.Grpc;
 using Aperture.Runtime.Health;
 using Aperture.Runtime.Profiling;
 using Aperture.Runtime.Security;
+using Aperture.Runtime.Servers;
 using Aperture.Runtime.Storage;
 using Aperture.Storage;
 using ClickHouse.Driver;
@@ -22,7 +23,7 @@ namespace Aperture.Runtime.Hosting;
 public static class RuntimeApplication
 {
     /// <summary>Short command-line switches for the settings people set most.</summary>
-    private static readonly Dictionary<string, string> Switches = new(StringComparer.Ordinal)
+    internal static readonly Dictionary<string, string> Switches = new(StringComparer.Ordinal)
     {
         ["--role"] = "Aperture:Role",
         ["--listen"] = "Aperture:ListenAddress",
@@ -88,6 +89,11 @@ public static class RuntimeApplication
         var app = builder.Build();
         app.UseApertureErrors();
         app.UseBearerTokenAuthentication();
+        if (runtime.IsAggregator)
+        {
+            app.UseServerMonitoring();
+        }
+
         app.UseHttpMetrics();
         app.MapHealthApi();
         app.MapMetrics("/metrics");
@@ -96,6 +102,7 @@ public static class RuntimeApplication
             app.MapGrpcService<AggregatorGrpcService>();
             app.MapAggregatorApi();
             app.MapAlertsApi();
+            app.MapServersApi();
         }
 
         app.MapNotFoundFallback();
@@ -129,6 +136,7 @@ public static class RuntimeApplication
         services.AddSingleton<AlertEvaluator>();
         services.AddHostedService<AlertEvaluationService>();
         services.AddSingleton<IReadinessCheck, BufferReadinessCheck>();
+        builder.AddServerMonitoring();
         if (profiling.StorageEnabled)
         {
             services.AddHostedService<ClickHouseBatchWriter>();

@@ -32,6 +32,12 @@ public static class BearerTokenAuthentication
     private static readonly HashSet<string> OpenPaths = new(StringComparer.OrdinalIgnoreCase) { "/healthz", "/readyz", "/metrics" };
 
     /// <summary>
+    /// Routes with their own authentication: server ingest (per-server tokens), the dashboard reads
+    /// (login, API keys, or this token, checked by DashboardAccess) and the login flow itself.
+    /// </summary>
+    private static readonly string[] OwnAuthenticationPrefixes = ["/api/ingest/servers/", "/api/servers", "/api/metrics", "/auth/"];
+
+    /// <summary>
     /// With a token configured, every route but the probes answers 401 (HTTP) or UNAUTHENTICATED
     /// (gRPC) unless the request carries <c>Authorization: Bearer &lt;token&gt;</c>.
     /// </summary>
@@ -45,7 +51,10 @@ public static class BearerTokenAuthentication
 
         app.Use(async (context, next) =>
         {
-            if (OpenPaths.Contains(context.Request.Path.Value ?? string.Empty) || options.Accepts(context.Request.Headers.Authorization))
+            var path = context.Request.Path.Value ?? string.Empty;
+            if (OpenPaths.Contains(path)
+                || OwnAuthenticationPrefixes.Any(prefix => path.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
+                || options.Accepts(context.Request.Headers.Authorization))
             {
                 await next(context);
                 return;

@@ -1,0 +1,283 @@
+using System.Text.Json;
+using Aperture.Contracts;
+using Aperture.Runtime.Api;
+using Aperture.Runtime.Security;
+using Microsoft.Extensions.Options;
+
+namespace Aperture.Runtime.Servers;
+
+/// <summary>The routes of servers-api.md: ingest, the dashboard reads, and the registry's admin routes.</summary>
+public static class ServersApi
+{
+    public const string IngestPrefix = "/api/ingest/servers/";
+
+    public static IEndpointRouteBuilder MapServersApi(this IEndpointRouteBuilder routes)
+    {
+        routes.MapPost(IngestPrefix + "{slug}/metrics/", IngestAsync);
+
+        var dashboard = routes.MapGroup(string.Empty).AddEndpointFilter(async (context, next) =>
+            await context.HttpContext.RequestServices.GetRequiredService<DashboardAccess>().CheckAsync(context.HttpContext) ?? await next(context));
+        dashboard.MapGet("/api/servers/", async (ServerRegistry registry) =>
+            ServersJson.Ok(new { ok = true, servers = (await ActiveAsync(registry)).Select(ServersJson.Server).ToList() }));
+        dashboard.MapGet("/api/metrics/latest/", LatestAsync);
+        dashboard.MapGet("/api/metrics/history/", HistoryAsync);
+
+        // With the admin token set, the global bearer check guards these; without it they are as
+        // open as the dashboard (open only where nothing at all is configured).
+        var admin = routes.MapGroup("/api/admin").AddEndpointFilter(async (context, next) =>
+        {
+            var services = context.HttpContext.RequestServices;
+            return services.GetRequiredService<AuthTokenOptions>().Enabled
+                ? await next(context)
+                : await services.GetRequiredService<DashboardAccess>().CheckAsync(context.HttpContext) ?? await next(context);
+        });
+        admin.MapPut("/servers/{slug}", PutServerAsync);
+        admin.MapGet("/servers/{slug}", async (string slug, ServerRegistry registry) =>
+            await registry.FindAsync(slug) is { } server
+                ? ServersJson.Ok(new { ok = true, server = ServersJson.Server(server) })
+                : NotFound($"No monitored server '{slug}'", "server", slug));
+        admin.MapDelete("/servers/{slug}", async (string slug, ServerRegistry registry) =>
+            await registry.DeleteAsync(slug)
+                ? ServersJson.Ok(new { ok = true })
+                : NotFound($"No monitored server '{slug}'", "server", slug));
+        admin.MapGet("/api-keys", async (DashboardApiKeys keys) => ServersJson.Ok(new { ok = true, api_keys = await keys.ListAsync() }));
+        admin.MapPost("/api-keys", async (HttpRequest request, DashboardApiKeys keys, CancellationToken cancellationToken) =>
+        {
+            var body = await RequestBody.ReadJsonAsync(request, new ApiKeyRequest(null), cancellationToken);
+            if (string.IsNullOrWhiteSpace(body.Name) || body.Name.Length > SampleParser.MaxText)
+            {
+                throw new InvalidRequestException("name", $"name is required (at most {SampleParser.MaxText} characters)");
+            }
+
+            var (key, plaintext) = await keys.CreateAsync(body.Name);
+            return Results.Json(new { ok = true, api_key = key, key = plaintext }, ServersJson.Options, statusCode: StatusCodes.Status201Created);
+        });
+        admin.MapDelete("/api-keys/{id}", async (string id, DashboardApiKeys keys) =>
+            long.TryParse(id, System.Globalization.CultureInfo.InvariantCulture, out var number) && await keys.DeleteAsync(number)
+                ? ServersJson.Ok(new { ok = true })
+                : NotFound($"No API key '{id}'", "id", id));
+
+        DashboardAccess.MapDashboardAuth(routes);
+        return routes;
+    }
+
+    private sealed record ApiKeyRequest(string? Name);
+
+    private static async Task<IResult> IngestAsync(
+        string slug, HttpRequest request, ServerRegistry registry, ServerIngestor ingestor, TimeProvider time,
+        IOptions<ServerMonitoringOptions> options, CancellationToken cancellationToken)
+    {
+        if (await registry.FindWithTokenAsync(slug) is not var (server, tokenHash))
+        {
+            return NotFound($"No monitored server '{slug}'", "server", slug);
+        }
+
+        // The server is named before the token is checked (the spec's 404), but whether it is
+        // disabled is told only to a holder of its token.
+        if (!SecretTokens.Matches(PresentedToken(request), tokenHash))
+        {
+            return Results.Json(new ErrorResponse(ErrorCodes.Unauthorized, "Missing or invalid ingest token (X-Monitoring-Token or Authorization: Bearer)."),
+                statusCode: StatusCodes.Status401Unauthorized);
+        }
+
+        if (!server.IsActive)
+        {
+            return Results.Json(new ErrorResponse(ErrorCodes.Forbidden, $"Monitored server '{slug}' is disabled."), statusCode: StatusCodes.Status403Forbidden);
+        }
+
+        var body = await ReadLimitedAsync(request, options.Value.MaxIngestBytes, cancellationToken);
+        var (sample, agent) = SampleParser.Parse(body, time.GetUtcNow());
+        var snapshot = await ingestor.IngestAsync(server, sample, agent);
+        if (snapshot is null)
+        {
+            request.HttpContext.Response.Headers.RetryAfter = "1";
+            return Results.Json(new ErrorResponse(ErrorCodes.ServiceUnavailable, "Too many snapshots wait for storage; retry shortly."),
+                statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        return ServersJson.Ok(new
+        {
+            ok = true,
+            server = new { id = server.Id, slug = server.Slug, name = server.Name, hostname = server.Hostname, is_active = server.IsActive },
+            snapshot = new
+            {
+                id = snapshot.Id,
+                collected_at = ServersJson.Time(sample.CollectedAt),
+                bottleneck = snapshot.Bottleneck.Label,
+                cpu_usage_percent = sample.CpuUsagePercent,
+                top_gpu_util_percent = sample.GpuTopUtilPercent,
+                disk_util_percent = snapshot.Rates.DiskUtilPercent,
+            },
+        });
+    }
+
+    private static string? PresentedToken(HttpRequest request)
+    {
+        if (request.Headers["X-Monitoring-Token"].ToString() is { Length: > 0 } token)
+        {
+            return token.Trim();
+        }
+
+        var authorization = request.Headers.Authorization.ToString();
+        return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization["Bearer ".Length..].Trim() : null;
+    }
+
+    /// <summary>Reads the body, refusing it (400) past <paramref name="limit"/> bytes without reading further.</summary>
+    private static async Task<ReadOnlyMemory<byte>> ReadLimitedAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > limit)
+        {
+            throw new InvalidRequestException("body", $"the body is larger than {limit} bytes");
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > limit)
+            {
+                throw new InvalidRequestException("body", $"the body is larger than {limit} bytes");
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+
+    private static async Task<IReadOnlyList<MonitoredServer>> ActiveAsync(ServerRegistry registry) =>
+        [.. (await registry.ListAsync()).Where(s => s.IsActive)];
+
+    /// <summary>
+    /// The server a dashboard read is about: the one named by <c>server</c> (slug or id), else the
+    /// active server with the newest snapshot, else the first active server.
+    /// </summary>
+    private static async Task<(IReadOnlyList<MonitoredServer> Servers, MonitoredServer? Selected, IResult? Error)> SelectAsync(HttpRequest request, ServerRegistry registry)
+    {
+        var servers = await ActiveAsync(registry);
+        if (RequestBody.OptionalString(request, "server") is { } wanted)
+        {
+            var named = await registry.FindBySlugOrIdAsync(wanted);
+            return named is null
+                ? (servers, null, NotFound($"No monitored server '{wanted}'", "server", wanted))
+                : (servers, named, null);
+        }
+
+        var selected = servers.Where(s => s.SnapshotCount > 0).OrderByDescending(s => s.LatestSnapshotAt).ThenBy(s => s.Id).FirstOrDefault()
+            ?? (servers.Count > 0 ? servers[0] : null);
+        return selected is null
+            ? (servers, null, NotFound("No monitored servers are registered and active.", "server", string.Empty))
+            : (servers, selected, null);
+    }
+
+    private static async Task<IResult> LatestAsync(HttpRequest request, ServerRegistry registry, TimeProvider time)
+    {
+        var (servers, selected, error) = await SelectAsync(request, registry);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var snapshot = await registry.LatestSnapshotAsync(selected!.Id);
+        if (snapshot is null)
+        {
+            return NotFound($"Monitored server '{selected.Slug}' has no snapshots yet.", "server", selected.Slug);
+        }
+
+        return ServersJson.Ok(new
+        {
+            ok = true,
+            servers = servers.Select(ServersJson.Server).ToList(),
+            selected_server = ServersJson.Server(selected),
+            snapshot = ServersJson.Snapshot(snapshot, selected, time.GetUtcNow()),
+        });
+    }
+
+    private static async Task<IResult> HistoryAsync(
+        HttpRequest request, ServerRegistry registry, ServerSnapshotStore store, TimeProvider time,
+        IOptions<ServerMonitoringOptions> options, CancellationToken cancellationToken)
+    {
+        var minutes = Math.Clamp(RequestBody.OptionalInt(request, "minutes") ?? options.Value.DefaultHistoryMinutes, 1, options.Value.MaxHistoryMinutes);
+        var (servers, selected, error) = await SelectAsync(request, registry);
+        if (error is not null)
+        {
+            return error;
+        }
+
+        var history = await store.HistoryAsync(selected!.Id, time.GetUtcNow().AddMinutes(-minutes), options.Value.MaxHistoryPoints, cancellationToken);
+        return ServersJson.Ok(new
+        {
+            ok = true,
+            minutes,
+            point_count = history.Points.Count,
+            stride = history.Stride,
+            sample_count = history.Samples,
+            servers = servers.Select(ServersJson.Server).ToList(),
+            selected_server = ServersJson.Server(selected),
+            points = history.Points.Select(ServersJson.Point).ToList(),
+        });
+    }
+
+    private static async Task<IResult> PutServerAsync(string slug, HttpRequest request, ServerRegistry registry, CancellationToken cancellationToken)
+    {
+        ServerRegistry.ValidateSlug(slug);
+        var body = await ReadLimitedAsync(request, 64 * 1024, cancellationToken);
+        ServerChanges changes;
+        string? token;
+        try
+        {
+            using var document = body.Length == 0 ? JsonDocument.Parse("{}") : JsonDocument.Parse(body);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw new InvalidRequestException("body", "the body must be a JSON object");
+            }
+
+            changes = new ServerChanges(
+                Text(root, "name"),
+                Text(root, "hostname"),
+                Text(root, "description"),
+                root.TryGetProperty("is_active", out var active) && active.ValueKind != JsonValueKind.Null
+                    ? active.ValueKind is JsonValueKind.True or JsonValueKind.False ? active.GetBoolean() : throw new InvalidRequestException("is_active", "is_active must be true or false")
+                    : null,
+                root.TryGetProperty("labels", out var labels) && labels.ValueKind != JsonValueKind.Null ? SampleParser.ParseLabels(labels, "labels") : null);
+            token = Text(root, "token");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidRequestException("body", $"the body is not valid JSON: {e.Message}");
+        }
+
+        if (token is not null && token.Length < 16)
+        {
+            throw new InvalidRequestException("token", "a token must be at least 16 characters");
+        }
+
+        if (changes.Name is { Length: 0 })
+        {
+            throw new InvalidRequestException("name", "name must not be empty");
+        }
+
+        var (server, created, generated) = await registry.UpsertAsync(slug, changes, token, generateTokenOnCreate: true);
+        return generated is null
+            ? ServersJson.Ok(new { ok = true, created, server = ServersJson.Server(server) })
+            : ServersJson.Ok(new { ok = true, created, server = ServersJson.Server(server), token = generated });
+    }
+
+    private static string? Text(JsonElement root, string name)
+    {
+        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind == JsonValueKind.String && value.GetString()!.Length <= SampleParser.MaxText
+            ? value.GetString()
+            : throw new InvalidRequestException(name, $"{name} must be a string of at most {SampleParser.MaxText} characters");
+    }
+
+    private static IResult NotFound(string message, string field, string value) =>
+        Results.Json(new ErrorResponse(ErrorCodes.NotFound, message, new Dictionary<string, string> { [field] = value }),
+            statusCode: StatusCodes.Status404NotFound);
+}
