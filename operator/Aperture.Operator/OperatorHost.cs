@@ -57,12 +57,17 @@ public sealed record OperatorOptions
                 "--listen" => options with { ListenAddress = value },
                 "--kubernetes-api" => options with { KubernetesApi = value },
                 "--watch-namespace" => options,
+                "--runtime-image" => options with { Sites = options.Sites with { RuntimeImage = Image(name, value) } },
+                "--agent-image" => options with { ProfilingTargets = options.ProfilingTargets with { AgentImage = Image(name, value) } },
                 _ => throw new ArgumentException($"unknown argument '{arg}'"),
             };
         }
 
         return options;
     }
+
+    private static string Image(string name, string value) =>
+        value.Length > 0 && !value.Any(char.IsWhiteSpace) ? value : throw new ArgumentException($"{name} must be an image reference, not '{value}'");
 }
 
 /// <summary>
