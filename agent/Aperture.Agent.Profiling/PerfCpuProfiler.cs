@@ -122,8 +122,9 @@ public sealed partial class PerfCpuProfiler : IDisposable
     }
 
     /// <summary>
-    /// Drains the ring buffers and returns the stacks sampled since the last call, aggregated by (pid, tid, stack)
-    /// and symbolised, the most sampled first.
+    /// Drains the ring buffers and returns the stacks sampled since the last call, symbolised and aggregated by
+    /// (pid, tid, frames by module and function), the most sampled first. A frame's Ip is one of the addresses
+    /// sampled in that function.
     /// </summary>
     public IReadOnlyList<SampledStack> Collect()
     {
@@ -143,12 +144,23 @@ public sealed partial class PerfCpuProfiler : IDisposable
         lock (_collectGate)
         {
             _symbolizer.BeginPass();
-            var stacks = new List<SampledStack>(taken.Count);
+            // Samples at different instructions of the same functions are one stack to a reader: merge them by name.
+            var merged = new Dictionary<(int Pid, int Tid, string Names), SampledStack>();
             foreach (var (key, count) in taken)
             {
-                stacks.Add(new SampledStack(key.Pid, key.Tid, Symbolise(key), count.Count, count.First, count.Last));
+                var frames = Symbolise(key);
+                var names = string.Join('\n', frames.Select(f => f.Module + "\t" + f.Function));
+                merged[(key.Pid, key.Tid, names)] = merged.TryGetValue((key.Pid, key.Tid, names), out var existing)
+                    ? existing with
+                    {
+                        Count = existing.Count + count.Count,
+                        FirstTimestampNs = Math.Min(existing.FirstTimestampNs, count.First),
+                        LastTimestampNs = Math.Max(existing.LastTimestampNs, count.Last),
+                    }
+                    : new SampledStack(key.Pid, key.Tid, frames, count.Count, count.First, count.Last);
             }
 
+            var stacks = merged.Values.ToList();
             stacks.Sort((a, b) => b.Count.CompareTo(a.Count));
             return stacks;
         }

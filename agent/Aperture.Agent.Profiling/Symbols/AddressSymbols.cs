@@ -109,7 +109,7 @@ internal static class KallsymsParser
         var raw = new List<(ulong Start, string Name, string? Module)>();
         while (reader.ReadLine() is { } line)
         {
-            var parts = line.Split(' ', 4, StringSplitOptions.RemoveEmptyEntries);
+            var parts = line.Split([' ', '\t'], 4, StringSplitOptions.RemoveEmptyEntries);
             if (parts.Length < 3 || parts[1].Length != 1 || !PerfMapParser.TryParseHex(parts[0], out var address) || address == 0)
             {
                 continue;
