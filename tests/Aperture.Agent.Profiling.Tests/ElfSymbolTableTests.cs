@@ -63,6 +63,28 @@ public sealed class ElfSymbolTableTests
     }
 
     [Fact]
+    public void Local_symbols_stripped_from_a_library_come_from_its_build_id_debug_file()
+    {
+        var libc = File.ReadLines("/proc/self/maps").Select(l => Symbols.ProcMapsParser.TryParseLine(l, out var m) ? m : null)
+            .FirstOrDefault(m => m is { IsFile: true } && m.ModuleName.StartsWith("libc.so", StringComparison.Ordinal));
+        var buildId = libc == null ? null : ElfSymbolTable.Load(libc.FilePath)?.BuildId;
+        var debugFile = buildId == null ? null : $"/usr/lib/debug/.build-id/{buildId[..2]}/{buildId[2..]}.debug";
+        if (libc == null || debugFile == null || !File.Exists(debugFile))
+        {
+            Assert.Skip("no glibc with a separate debug file (libc6-dbg) here");
+        }
+
+        var local = NmFunctions(debugFile).First(f => f.Key == "__libc_start_call_main");
+        var cache = new ElfSymbolCache();
+
+        var elf = cache.Get(libc, [libc.FilePath]);
+
+        Assert.NotNull(elf);
+        Assert.NotEqual("__libc_start_call_main", ElfSymbolTable.Load(libc.FilePath)!.Lookup(local.Value + 1));
+        Assert.Equal("__libc_start_call_main", elf.Lookup(local.Value + 1));
+    }
+
+    [Fact]
     public void A_file_that_is_not_elf_gives_no_symbol_table()
     {
         using var directory = new TemporaryDirectory();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Aperture.Testing;
 
 namespace Aperture.Agent.Profiling.Tests;
@@ -35,6 +36,7 @@ public sealed class PerfCpuProfilerTests
 
         Assert.All(stacks, s => Assert.Equal(program.Pid, s.Pid));
         var top = stacks[0];
+        TestContext.Current.TestOutputHelper?.WriteLine($"{top.Count} of {stacks.Sum(s => s.Count)} samples: {string.Join(" > ", top.FramesRootFirst.Select(f => $"{f.Module}!{f.Function}"))}; {PerfCpuProfiler.Probe().Reason}");
         var names = top.FramesRootFirst.Select(f => f.Function).ToList();
         Assert.Equal("aperture_hot_loop", names[^1]);
         Assert.Equal("aperture-hot", top.FramesRootFirst[^1].Module);
@@ -66,8 +68,58 @@ public sealed class PerfCpuProfilerTests
         var stacks = CollectUntil(profiler, s => s.Where(x => x.Pid == program.Pid).Sum(x => x.Count) >= 50);
 
         var hot = stacks.Where(s => s.Pid == program.Pid).MaxBy(s => s.Count)!;
+        foreach (var stack in stacks.Take(10))
+        {
+            TestContext.Current.TestOutputHelper?.WriteLine($"{stack.Count} pid {stack.Pid}/{stack.Tid}: {string.Join(" > ", stack.FramesRootFirst.Select(f => $"{f.Module}!{f.Function}"))}");
+        }
+
         Assert.Equal("aperture_hot_loop", hot.FramesRootFirst[^1].Function);
         Assert.True(profiler.SamplesRead >= 50);
+    }
+
+    [Fact]
+    public void Finds_a_node_function_through_the_perf_map_node_writes()
+    {
+        SkipUnlessPermitted();
+        var start = new ProcessStartInfo("node") { RedirectStandardOutput = true };
+        foreach (var argument in (string[])["--perf-basic-prof", "-e", "function apertureNodeHot(n){let s=0;for(let i=0;i<n;i++)s+=i%7;return s}; const end=Date.now()+30000; console.log('up'); while(Date.now()<end) apertureNodeHot(1e6);"])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        Process node;
+        try
+        {
+            node = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            Assert.Skip("node is not installed");
+            throw;
+        }
+
+        using (node)
+        {
+            try
+            {
+                node.StandardOutput.ReadLine();
+                using var profiler = new PerfCpuProfiler(new CpuProfilerOptions { FrequencyHz = 199, Pids = [node.Id] });
+                profiler.Start();
+
+                var stacks = CollectUntil(profiler, s => s.Any(x => x.FramesRootFirst.Any(f => f.Function.Contains("apertureNodeHot", StringComparison.Ordinal))));
+
+                var hot = stacks.First(x => x.FramesRootFirst.Any(f => f.Function.Contains("apertureNodeHot", StringComparison.Ordinal)));
+                var frame = hot.FramesRootFirst.First(f => f.Function.Contains("apertureNodeHot", StringComparison.Ordinal));
+                Assert.Equal($"perf-{node.Id}.map", frame.Module);
+                Assert.StartsWith("JS:", frame.Function, StringComparison.Ordinal);
+            }
+            finally
+            {
+                node.Kill();
+                node.WaitForExit(10_000);
+                File.Delete($"/tmp/perf-{node.Id}.map");
+            }
+        }
     }
 
     [Fact]

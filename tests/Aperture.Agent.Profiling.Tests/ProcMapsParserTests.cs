@@ -57,6 +57,11 @@ public sealed class ProcMapsParserTests
         Assert.False(vdso.IsFile);
         Assert.Equal("[vdso]", vdso.ModuleName);
         Assert.Contains(maps, m => m.Path == "[anon:dotnet-loader-heap]");
+
+        // .NET maps its JIT code twice (W^X) from a memfd: not a file to read symbols from.
+        var doubleMapped = maps.Single(m => m.Inode == 2051);
+        Assert.False(doubleMapped.IsFile);
+        Assert.Equal("[memfd:doublemapper]", doubleMapped.ModuleName);
         Assert.Contains(maps, m => m.Path == "[stack]");
     }
 
@@ -65,7 +70,7 @@ public sealed class ProcMapsParserTests
     {
         var maps = Fixture();
 
-        Assert.Equal(18, maps.Count);
+        Assert.Equal(19, maps.Count);
         Assert.True(maps.Zip(maps.Skip(1)).All(p => p.First.Start < p.Second.Start));
         Assert.False(ProcMapsParser.TryParseLine("zzzz-1000 r-xp 0 00:00 0", out _));
         Assert.False(ProcMapsParser.TryParseLine("2000-1000 r-xp 0 00:00 0", out _));

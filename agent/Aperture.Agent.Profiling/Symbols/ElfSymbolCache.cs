@@ -5,8 +5,9 @@ namespace Aperture.Agent.Profiling.Symbols;
 /// by (device, inode, mtime, size), so a library replaced on disk is read again and one mapped by a hundred
 /// processes is read once.
 /// </summary>
-internal sealed class ElfSymbolCache
+internal sealed class ElfSymbolCache(string debugRoot = "/usr/lib/debug")
 {
+    private readonly string _debugRoot = debugRoot;
     private const int MaxFiles = 4096;
     private readonly Dictionary<(string Device, ulong Inode, long MtimeTicks, long Length), ElfSymbolTable?> _byFile = [];
     private readonly Dictionary<string, ElfSymbolTable> _byBuildId = new(StringComparer.Ordinal);
@@ -53,6 +54,7 @@ internal sealed class ElfSymbolCache
                         }
                         else
                         {
+                            table.DebugSymbols = LoadDebugFile(buildId);
                             _byBuildId[buildId] = table;
                         }
                     }
@@ -68,5 +70,23 @@ internal sealed class ElfSymbolCache
         }
 
         return null;
+    }
+
+    private ElfSymbolTable? LoadDebugFile(string buildId)
+    {
+        if (buildId.Length < 3)
+        {
+            return null;
+        }
+
+        var path = Path.Combine(_debugRoot, ".build-id", buildId[..2], buildId[2..] + ".debug");
+        try
+        {
+            return File.Exists(path) ? ElfSymbolTable.Load(path) : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 }

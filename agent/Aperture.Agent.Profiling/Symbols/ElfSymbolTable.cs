@@ -73,6 +73,12 @@ internal sealed class ElfSymbolTable
 
     public int SymbolCount => _names.Length;
 
+    /// <summary>
+    /// The symbols of the separate debug file (/usr/lib/debug/.build-id/xx/yyyy.debug), which carries the .symtab
+    /// that distributions strip from libraries; looked up before this file's own symbols.
+    /// </summary>
+    public ElfSymbolTable? DebugSymbols { get; set; }
+
     /// <summary>Reads the ELF file at <paramref name="path"/>; null when it is not a 64-bit little-endian ELF file.</summary>
     public static ElfSymbolTable? Load(string path)
     {
@@ -184,6 +190,11 @@ internal sealed class ElfSymbolTable
     /// <summary>The function whose range holds <paramref name="virtualAddress"/>, or null.</summary>
     public string? Lookup(ulong virtualAddress)
     {
+        if (DebugSymbols?.Lookup(virtualAddress) is { } fromDebugFile)
+        {
+            return fromDebugFile;
+        }
+
         var index = Array.BinarySearch(_starts, virtualAddress);
         if (index < 0)
         {

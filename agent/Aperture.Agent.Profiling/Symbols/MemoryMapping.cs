@@ -18,13 +18,16 @@ internal sealed record MemoryMapping(ulong Start, ulong End, string Permissions,
     /// <summary>The file was unlinked (or replaced) after it was mapped; its bytes stay reachable only through map_files.</summary>
     public bool IsDeleted => Path.EndsWith(DeletedSuffix, StringComparison.Ordinal);
 
-    public bool IsFile => Path.StartsWith('/');
+    /// <summary>A file on disk; not a memfd, which .NET uses to map its JIT code twice (W^X) as "/memfd:doublemapper".</summary>
+    public bool IsFile => Path.StartsWith('/') && !Path.StartsWith("/memfd:", StringComparison.Ordinal);
 
     /// <summary>The path without the " (deleted)" suffix.</summary>
     public string FilePath => IsDeleted ? Path[..^DeletedSuffix.Length] : Path;
 
     /// <summary>What a frame in this mapping names as its module.</summary>
-    public string ModuleName => IsFile ? System.IO.Path.GetFileName(FilePath) : IsAnonymous ? "[anon]" : Path;
+    public string ModuleName => IsFile ? System.IO.Path.GetFileName(FilePath) : IsAnonymous ? "[anon]" : IsMemfd ? $"[{FilePath[1..]}]" : Path;
+
+    private bool IsMemfd => Path.StartsWith("/memfd:", StringComparison.Ordinal);
 
     public bool Contains(ulong address) => address >= Start && address < End;
 }
