@@ -64,8 +64,9 @@ internal sealed record HostPermissions(int? PerfEventParanoid, ulong? EffectiveC
     {
         PerfEventInterop.Eacces or PerfEventInterop.Eperm =>
             $"perf_event_open refused ({PerfEventInterop.ErrnoName(errno)}) for {attempt}: {Describe()}; "
-            + "allow it with sysctl kernel.perf_event_paranoid=1 (2 for own processes only, -1 for system-wide) or grant CAP_PERFMON, "
-            + "and check that no seccomp profile blocks perf_event_open",
+            + "kernel.perf_event_paranoid 2 allows user-space sampling of one's own processes, 1 adds kernel frames, 0 or less system-wide sampling, "
+            + "and CAP_PERFMON (or CAP_SYS_ADMIN) lifts these limits; a process of another user also needs CAP_SYS_PTRACE; "
+            + "a seccomp profile can refuse perf_event_open as well",
         PerfEventInterop.Enosys =>
             $"perf_event_open is not available (ENOSYS) for {attempt}: the kernel was built without perf events or a seccomp profile (e.g. a container runtime's default) blocks the syscall",
         PerfEventInterop.Enoent or PerfEventInterop.Enodev or PerfEventInterop.Eopnotsupp =>

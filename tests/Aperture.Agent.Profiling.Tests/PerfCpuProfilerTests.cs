@@ -46,6 +46,9 @@ public sealed class PerfCpuProfilerTests
         Assert.True(names.IndexOf("main") is >= 0 and var main && main < outer, string.Join(" > ", names));
         Assert.True(top.Count > stacks.Skip(1).Sum(s => s.Count), "the hot loop holds most samples");
         Assert.True(top.FirstTimestampNs <= top.LastTimestampNs);
+        // Timestamps are wall-clock (CLOCK_REALTIME) Unix nanoseconds, within a minute of now.
+        var nowNs = TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds() * 1_000_000;
+        Assert.InRange(top.LastTimestampNs, nowNs - 60_000_000_000, nowNs + 60_000_000_000);
         Assert.Equal(0, profiler.MalformedRecords);
     }
 
