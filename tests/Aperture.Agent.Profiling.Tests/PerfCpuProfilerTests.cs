@@ -143,6 +143,36 @@ public sealed class PerfCpuProfilerTests
     }
 
     [Fact]
+    public void A_ring_buffer_that_overflows_counts_what_the_kernel_dropped_and_keeps_reading_across_laps()
+    {
+        SkipUnlessPermitted();
+        using var directory = new TemporaryDirectory();
+        using var program = HotProgram.Run(HotProgram.Compile(directory.Path));
+        // One 4 KiB data page at 4 kHz, drained only by Collect: it fills within a fraction of a second.
+        using var profiler = new PerfCpuProfiler(new CpuProfilerOptions
+        {
+            FrequencyHz = 4000,
+            Pids = [program.Pid],
+            RingBufferPages = 1,
+            DrainInterval = TimeSpan.FromMinutes(1),
+        });
+        profiler.Start();
+
+        var laps = new List<IReadOnlyList<SampledStack>>();
+        for (var i = 0; i < 20 && (profiler.LostSamples == 0 || laps.Count < 5); i++)
+        {
+            Thread.Sleep(300);
+            laps.Add(profiler.Collect());
+        }
+
+        Assert.True(profiler.LostSamples > 0, $"no PERF_RECORD_LOST after {laps.Count} collections of {profiler.SamplesRead} samples");
+        // A sample of main > aperture_outer > aperture_hot_loop is at least 80 bytes: this many went round the 4 KiB buffer twice.
+        Assert.True(profiler.SamplesRead * 80 > 2 * 4096, $"only {profiler.SamplesRead} samples: the buffer never wrapped");
+        Assert.Equal(0, profiler.MalformedRecords);
+        Assert.All(laps.Where(l => l.Count > 0), l => Assert.Equal("aperture_hot_loop", l[0].FramesRootFirst[^1].Function));
+    }
+
+    [Fact]
     public void Start_on_a_process_that_does_not_exist_throws_unavailable()
     {
         SkipUnlessPermitted();
