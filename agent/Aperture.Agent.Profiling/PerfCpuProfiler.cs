@@ -415,11 +415,20 @@ public sealed partial class PerfCpuProfiler : IDisposable
             }
         }
 
-        foreach (var pid in _sink.TakeNewPids())
+        // Read new processes' maps while they live; but never wait behind a Collect that is symbolising, or the
+        // ring buffers would fill meanwhile: the pids stay queued for the next drain.
+        if (_sink.HasNewPids && _collectGate.TryEnter())
         {
-            lock (_collectGate)
+            try
             {
-                _symbolizer.Remember(pid);
+                foreach (var pid in _sink.TakeNewPids())
+                {
+                    _symbolizer.Remember(pid);
+                }
+            }
+            finally
+            {
+                _collectGate.Exit();
             }
         }
     }
@@ -572,6 +581,8 @@ public sealed partial class PerfCpuProfiler : IDisposable
 
             return taken;
         }
+
+        public bool HasNewPids => _newPids.Count > 0;
 
         public List<int> TakeNewPids()
         {
