@@ -52,7 +52,7 @@ public sealed class DesiredObjectsTests
         Assert.Equal(("aperture.dev/v1alpha1", "Site", "eu-west", "site-uid-1", true), (owner.ApiVersion, owner.Kind, owner.Name, owner.Uid, owner.Controller == true));
         var container = Assert.Single(statefulSet.Spec.Template.Spec.Containers);
         Assert.Equal(RuntimeImage, container.Image);
-        Assert.Equal(["--role", "aggregator", "--listen", "0.0.0.0", "--http-port", "9090", "--grpc-port", "50051"], container.Args);
+        Assert.Equal(["--role", "aggregator", "--listen", "0.0.0.0", "--http-port", "9090", "--grpc-port", "50051", "--jobs-port", "18000"], container.Args);
         var env = container.Env.ToDictionary(e => e.Name);
         Assert.Equal(("ch", "cs"), (env["Aperture__ClickHouse__ConnectionString"].ValueFrom.SecretKeyRef.Name, env["Aperture__ClickHouse__ConnectionString"].ValueFrom.SecretKeyRef.Key));
         Assert.Null(env["Aperture__ClickHouse__ConnectionString"].Value);
@@ -80,7 +80,7 @@ public sealed class DesiredObjectsTests
         Assert.True(headless.Spec.PublishNotReadyAddresses);
         Assert.Equal(selector, headless.Spec.Selector);
         Assert.Equal(selector, client.Spec.Selector);
-        Assert.Equal([("http", 9090), ("grpc", 50051)], client.Spec.Ports.Select(p => (p.Name, p.Port)));
+        Assert.Equal([("http", 9090), ("grpc", 50051), ("jobs", 18000)], client.Spec.Ports.Select(p => (p.Name, p.Port)));
         Assert.Equal("eu-west-aggregator.obs.svc:9090", SiteResources.Endpoint(site));
     }
 
