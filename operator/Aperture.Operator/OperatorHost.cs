@@ -237,7 +237,8 @@ public sealed partial class OperatorHost : IAsyncDisposable
             IReadOnlyList<AlertRule> RulesOf(Site site) =>
                 [.. alertCache.All().Where(r => r.Metadata.NamespaceProperty == site.Metadata.NamespaceProperty && r.Spec.SiteRef.Name == site.Metadata.Name && r.Metadata.DeletionTimestamp is null)];
 
-            var sites = new Controller<Site>("Site", siteWatcher, siteCache, siteQueue, new SiteReconciler(_client, _options.Sites, time, RulesOf),
+            using var central = new CentralSitesPublisher(_client, _options.LeaseNamespace, () => [.. siteCache.All()]);
+            var sites = new Controller<Site>("Site", siteWatcher, siteCache, siteQueue, new SiteReconciler(_client, _options.Sites, time, RulesOf, central),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.Sites"));
             var targets = new Controller<ProfilingTarget>("ProfilingTarget", targetWatcher, targetCache, targetQueue,
                 new ProfilingTargetReconciler(_client, targetCache, _options.ProfilingTargets, time),

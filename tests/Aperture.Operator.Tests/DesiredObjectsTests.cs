@@ -183,4 +183,32 @@ public sealed class DesiredObjectsTests
         Assert.Contains("\"operator\": \"gt\"", first, StringComparison.Ordinal);
         Assert.Contains("\"severity\": \"critical\"", first, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void The_central_site_list_names_each_site_once_even_when_names_repeat_across_namespaces()
+    {
+        Site In(string ns, string name)
+        {
+            var site = SampleSites.New(name);
+            site.Metadata.NamespaceProperty = ns;
+            return site;
+        }
+
+        var gone = In("obs", "leaving");
+        gone.Metadata.DeletionTimestamp = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var urls = CentralResources.SiteUrls([In("eu", "fab1"), In("us", "fab1"), In("obs", "fab2"), gone]);
+
+        Assert.Equal(
+            new Dictionary<string, string>
+            {
+                ["eu.fab1"] = "http://fab1-aggregator.eu.svc:18000",
+                ["fab2"] = "http://fab2-aggregator.obs.svc:18000",
+                ["us.fab1"] = "http://fab1-aggregator.us.svc:18000",
+            },
+            urls);
+        var configMap = CentralResources.SitesConfigMap([In("obs", "fab2")], "aperture-system");
+        Assert.Equal("aperture-system", configMap.Metadata.NamespaceProperty);
+        var parsed = System.Text.Json.JsonDocument.Parse(configMap.Data[CentralResources.SitesKey]);
+        Assert.Equal("http://fab2-aggregator.obs.svc:18000", parsed.RootElement.GetProperty("Aperture").GetProperty("Central").GetProperty("Sites").GetProperty("fab2").GetString());
+    }
 }

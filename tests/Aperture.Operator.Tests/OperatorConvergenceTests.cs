@@ -108,6 +108,37 @@ public sealed class OperatorConvergenceTests : IAsyncLifetime
         Assert.Contains((await SiteAsync()).Status.Conditions!, c => c.Type == "Ready" && c.Status == ConditionStatus.True);
     }
 
+    [Fact]
+    public async Task The_central_site_list_follows_the_sites_and_is_not_rewritten_when_nothing_changed()
+    {
+        await using var host = Operator();
+        await host.StartAsync();
+        await CreateSiteAsync();
+        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(SampleSites.New("us-east"), ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
+
+        async Task<string?> SitesJsonAsync()
+        {
+            var list = await _client.CoreV1.ListNamespacedConfigMapAsync("default", cancellationToken: Cancel);
+            return list.Items.SingleOrDefault(c => c.Metadata.Name == "aperture-central-sites")?.Data["sites.json"];
+        }
+
+        await EventuallyAsync(async () => await SitesJsonAsync() is { } json && json.Contains("us-east-aggregator.obs.svc:18000", StringComparison.Ordinal)
+            && json.Contains("eu-west-aggregator.obs.svc:18000", StringComparison.Ordinal), "both sites in the central list");
+        var version = (await _client.CoreV1.ReadNamespacedConfigMapAsync("aperture-central-sites", "default", cancellationToken: Cancel)).Metadata.ResourceVersion;
+
+        // A change to a Site that leaves the list as it was does not rewrite it.
+        await _client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("{\"spec\":{\"replicas\":2}}", V1Patch.PatchType.MergePatch),
+            ApertureApi.Group, ApertureApi.Version, Ns, "sites", "eu-west", cancellationToken: Cancel);
+        await EventuallyAsync(async () => await ReplicasOfAsync("eu-west-aggregator") == 2, "the Site's change applied");
+        Assert.Equal(version, (await _client.CoreV1.ReadNamespacedConfigMapAsync("aperture-central-sites", "default", cancellationToken: Cancel)).Metadata.ResourceVersion);
+
+        await _client.CustomObjects.DeleteNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "sites", "us-east", cancellationToken: Cancel);
+        await EventuallyAsync(async () => await SitesJsonAsync() is { } json && !json.Contains("us-east", StringComparison.Ordinal), "the deleted site gone from the list");
+    }
+
+    private async Task<int?> ReplicasOfAsync(string name) =>
+        (await _client.AppsV1.ListNamespacedStatefulSetAsync(Ns, cancellationToken: Cancel)).Items.SingleOrDefault(s => s.Metadata.Name == name)?.Spec.Replicas;
+
     private async Task<Site> SiteAsync() =>
         ((JsonElement)await _client.CustomObjects.GetNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "sites", "eu-west", Cancel))
             .Deserialize<Site>()!;
