@@ -16,6 +16,7 @@ public sealed partial class AgentConfigStore : IDisposable
     private FileSystemWatcher? _watcher;
     private Timer? _debounce;
     private volatile AgentConfig _current;
+    private string? _loadedContent;
 
     public AgentConfigStore(string? path, Func<IReadOnlyDictionary<string, string?>> environment, TimeProvider time, ILogger logger)
     {
@@ -23,6 +24,7 @@ public sealed partial class AgentConfigStore : IDisposable
         _environment = environment;
         _time = time;
         _logger = logger;
+        _loadedContent = ReadContent();
         _current = AgentConfigLoader.Load(Path, environment());
         LoadedAt = time.GetUtcNow();
     }
@@ -46,6 +48,7 @@ public sealed partial class AgentConfigStore : IDisposable
         lock (_gate)
         {
             AgentConfig next;
+            var content = ReadContent();
             try
             {
                 next = AgentConfigLoader.Load(Path, _environment());
@@ -58,6 +61,7 @@ public sealed partial class AgentConfigStore : IDisposable
             }
 
             _current = next;
+            _loadedContent = content;
             LoadedAt = _time.GetUtcNow();
             Reloads++;
             LastReloadError = null;
@@ -83,14 +87,30 @@ public sealed partial class AgentConfigStore : IDisposable
             IncludeSubdirectories = false,
             NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime,
         };
-        _watcher.Changed += (_, _) => _debounce.Change(250, Timeout.Infinite);
-        _watcher.Created += (_, _) => _debounce.Change(250, Timeout.Infinite);
-        _watcher.Renamed += (_, _) => _debounce.Change(250, Timeout.Infinite);
+        var fileName = System.IO.Path.GetFileName(Path);
+        void OnEvent(FileSystemEventArgs change)
+        {
+            // ConfigMap volumes swap the "..data" link; anything else in the directory is not ours.
+            if (change.Name == fileName || change.Name?.StartsWith("..", StringComparison.Ordinal) == true)
+            {
+                _debounce.Change(250, Timeout.Infinite);
+            }
+        }
+
+        _watcher.Changed += (_, e) => OnEvent(e);
+        _watcher.Created += (_, e) => OnEvent(e);
+        _watcher.Renamed += (_, e) => OnEvent(e);
         _watcher.EnableRaisingEvents = true;
     }
 
     private void ReloadFromWatch()
     {
+        var content = ReadContent();
+        if (content is null || content == _loadedContent)
+        {
+            return; // touched, not changed
+        }
+
         try
         {
             Reload();
@@ -98,6 +118,18 @@ public sealed partial class AgentConfigStore : IDisposable
         catch (AgentConfigException)
         {
             // Logged by Reload; the configuration in force stays.
+        }
+    }
+
+    private string? ReadContent()
+    {
+        try
+        {
+            return Path is null ? null : File.ReadAllText(Path);
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 
