@@ -155,4 +155,30 @@ public sealed class SidecarTests
         await Refused("/v1/ingest/events", Event(2), null);
         Assert.Equal(0, agent.Host.Agent.Jobs.Waiting);
     }
+
+    [Fact]
+    public async Task A_full_spool_drops_the_oldest_events_counts_them_and_replays_the_newest()
+    {
+        await using var jobs = await RecordingReceiver.StartNewAsync();
+        await using var agent = await AgentUnderTest.StartAsync(Config(jobs) + "\nspool: {max_bytes: 8192}\n");
+        await jobs.StopAsync();
+
+        for (var n = 0; n < 60; n++)
+        {
+            using var response = await agent.Sidecar.PostAsync("/v1/ingest/events", Json(Event(n, key: $"key-{n:D2}")), Cancel);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var waiting = agent.Host.Agent.Jobs.Waiting;
+        var dropped = agent.Host.Agent.Jobs.Dropped;
+        Assert.Equal(60, waiting + dropped);
+        Assert.True(dropped > 0, "the spool filled");
+        Assert.True(agent.Host.Agent.Spool.Bytes <= 8192);
+        Assert.Contains($"aperture_agent_spool_dropped_total{{channel=\"jobs\"}} {dropped}", await agent.Api.GetStringAsync("/metrics", Cancel), StringComparison.Ordinal);
+
+        await jobs.StartAsync();
+        await Eventually.HoldsAsync(() => agent.Host.Agent.Jobs.Waiting == 0, Patience, "the spool replayed", Cancel);
+        var keys = EventsReceived(jobs).Select(e => e["idempotency_key"]!.GetValue<string>()).ToList();
+        Assert.Equal(Enumerable.Range((int)dropped, waiting).Select(n => $"key-{n:D2}"), keys);
+    }
 }

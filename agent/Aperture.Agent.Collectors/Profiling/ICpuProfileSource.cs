@@ -21,6 +21,9 @@ public sealed record CpuProfileStack(
 /// <summary>What one collection gives: the stacks since the previous one, and the sampling period used.</summary>
 public sealed record CpuProfile(IReadOnlyList<CpuProfileStack> Stacks, ulong SamplePeriodNs);
 
+/// <summary>What the configuration asks of the profiler: samples per second per CPU, and which processes (all when empty).</summary>
+public sealed record CpuProfilerSettings(int SampleRateHz, IReadOnlyList<int> Pids);
+
 /// <summary>
 /// The seam between the agent and a CPU profiler (perf_event_open sampling with call chains and
 /// symbolisation, built as its own library). The agent probes once at start and after a reload, and
@@ -28,6 +31,11 @@ public sealed record CpuProfile(IReadOnlyList<CpuProfileStack> Stacks, ulong Sam
 /// </summary>
 public interface ICpuProfileSource
 {
+    /// <summary>Called at start and after every reload, before <see cref="Probe"/>.</summary>
+    void Configure(CpuProfilerSettings settings)
+    {
+    }
+
     CpuProfileProbe Probe();
 
     /// <summary>Drains what was sampled since the last call; empty when nothing was.</summary>

@@ -50,6 +50,7 @@ public sealed partial class AgentRuntime : IDisposable
         Sequence = new PushSequence(time);
         var current = config.Current;
         _hostCollector = NewHostCollector(current);
+        profiler.Configure(ProfilerSettings(current));
         _profileProbe = profiler.Probe();
         Spool = new SpoolDirectory(current.Spool.Dir, current.Spool.MaxBytes);
         _pushSender = new GrpcPushSender(AggregatorTarget);
@@ -147,6 +148,9 @@ public sealed partial class AgentRuntime : IDisposable
             : new HttpTarget(new Uri(new Uri(jobs.Endpoint.TrimEnd('/') + "/"), "v1/ingest/events"), new Dictionary<string, string>(), TimeSpan.FromSeconds(jobs.TimeoutSeconds));
     }
 
+    private static CpuProfilerSettings ProfilerSettings(AgentConfig config) =>
+        new(config.Profiling.SampleRate, [.. config.Profiling.Pids]);
+
     private static HostSampleCollector NewHostCollector(AgentConfig config) =>
         new(new ProcFileSystem(config.Collectors.HostRoot), GpuSources.Detect(config.Collectors.Gpu.Enabled, config.Collectors.Gpu.NvidiaSmi), TimeProvider.System);
 
@@ -160,6 +164,7 @@ public sealed partial class AgentRuntime : IDisposable
                 _hostCollector = NewHostCollector(next);
             }
 
+            Profiler.Configure(ProfilerSettings(next));
             _profileProbe = Profiler.Probe();
         }
 
