@@ -79,7 +79,7 @@ public sealed class AgentApiTests
         Assert.True((await JsonAsync(await agent.Api.GetAsync("/debug/pprof/heap", Cancel))).GetProperty("generations").GetArrayLength() >= 3);
         Assert.True((await JsonAsync(await agent.Api.GetAsync("/debug/pprof/gc", Cancel))).GetProperty("collections").TryGetProperty("gen0", out _));
         Assert.True((await JsonAsync(await agent.Api.GetAsync("/debug/pprof/threads", Cancel))).GetProperty("count").GetInt32() > 1);
-        await AssertErrorAsync(await agent.Api.GetAsync("/debug/pprof/profile?seconds=1", Cancel), HttpStatusCode.NotImplemented, "not_implemented");
+        await AssertErrorAsync(await agent.Api.GetAsync("/debug/pprof/profile?seconds=1&format=svg", Cancel), HttpStatusCode.BadRequest, "invalid_request");
         await AssertErrorAsync(await agent.Api.GetAsync("/debug/pprof/profile?seconds=999&format=nettrace", Cancel), HttpStatusCode.BadRequest, "invalid_request");
 
         var flush = await JsonAsync(await agent.Api.PostAsync("/admin/flush", null, Cancel));
@@ -115,6 +115,24 @@ public sealed class AgentApiTests
         var trace = await response.Content.ReadAsByteArrayAsync(Cancel);
         Assert.True(trace.Length > 1000, $"a trace of {trace.Length} bytes");
         Assert.Equal("Nettrace", System.Text.Encoding.ASCII.GetString(trace, 0, 8));
+    }
+
+    [Fact]
+    public async Task The_agents_own_cpu_profile_in_pprof_names_its_methods()
+    {
+        await using var agent = await AgentUnderTest.StartAsync("self_telemetry:\n  debug: {enabled: true}\ncollectors:\n  interval_seconds: 0.05\n");
+
+        using var response = await agent.Api.GetAsync("/debug/pprof/profile?seconds=2", Cancel);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await using var gzip = new System.IO.Compression.GZipStream(await response.Content.ReadAsStreamAsync(Cancel), System.IO.Compression.CompressionMode.Decompress);
+        var profile = Aperture.Profiling.Pprof.Profile.Parser.ParseFrom(gzip);
+        Assert.Equal("samples", profile.StringTable[(int)profile.SampleType[0].Type]);
+        Assert.Equal(1_000_000, profile.Period);
+        Assert.True(profile.Sample.Sum(s => s.Value[0]) > 100, "a second of sampling every thread every millisecond");
+        var functions = profile.Function.Select(f => profile.StringTable[(int)f.Name]).ToList();
+        Assert.Contains(functions, f => f.Contains("System.Threading", StringComparison.Ordinal));
+        Assert.All(profile.Sample, s => Assert.All(s.LocationId, id => Assert.Contains(profile.Location, l => l.Id == id)));
     }
 
     [Fact]

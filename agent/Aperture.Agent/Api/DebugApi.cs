@@ -14,8 +14,8 @@ namespace Aperture.Agent.Api;
 /// <summary>
 /// The .NET equivalents of agent-api.md's Go <c>/debug/vars</c> and <c>/debug/pprof/*</c>, served only when
 /// <c>self_telemetry.debug.enabled</c> is true (404 otherwise): the managed heap, garbage collection, threads,
-/// and a CPU profile of the agent itself as an EventPipe trace (sample profiler) taken through the runtime's
-/// diagnostics port.
+/// and a CPU profile of the agent itself: an EventPipe trace (sample profiler) taken through the runtime's
+/// diagnostics port, converted to pprof or given as it is.
 /// </summary>
 public static class DebugApi
 {
@@ -64,7 +64,7 @@ public static class DebugApi
                 new { path = "/debug/pprof/heap", description = "managed heap after the last GC: generations, fragmentation, committed (Go: heap)" },
                 new { path = "/debug/pprof/gc", description = "collection counts, pause time, allocation (Go: memstats)" },
                 new { path = "/debug/pprof/threads", description = "threads and the thread pool (Go: goroutine, threadcreate)" },
-                new { path = "/debug/pprof/profile?seconds=30&format=nettrace", description = "CPU profile of the agent: an EventPipe sample-profiler trace (Go: profile)" },
+                new { path = "/debug/pprof/profile?seconds=30", description = "CPU profile of the agent, gzipped pprof from an EventPipe sample-profiler trace; format=nettrace for the trace itself (Go: profile)" },
             },
         }));
 
@@ -137,11 +137,9 @@ public static class DebugApi
             }
 
             var format = context.Request.Query["format"].ToString();
-            if (format != "nettrace")
+            if (format is not ("" or "pprof" or "nettrace"))
             {
-                return Results.Json(new ErrorResponse(ErrorCodes.NotImplemented,
-                    "A pprof-format CPU profile of the agent is not implemented; ask for format=nettrace (an EventPipe sample-profiler trace; open it with PerfView or speedscope, or convert it with 'dotnet-trace convert').",
-                    new Dictionary<string, string> { ["field"] = "format" }), statusCode: StatusCodes.Status501NotImplemented);
+                throw new InvalidRequestException("format", "format is pprof (the default) or nettrace");
             }
 
             byte[] trace;
@@ -155,7 +153,13 @@ public static class DebugApi
                     statusCode: StatusCodes.Status503ServiceUnavailable);
             }
 
-            return Results.File(trace, "application/octet-stream", $"aperture-agent-{Environment.ProcessId}.nettrace");
+            if (format == "nettrace")
+            {
+                return Results.File(trace, "application/octet-stream", $"aperture-agent-{Environment.ProcessId}.nettrace");
+            }
+
+            var pprof = await Task.Run(() => Diagnostics.NettraceToPprof.Convert(trace, seconds * 1_000_000_000L, out _), cancellationToken);
+            return Results.File(pprof, "application/octet-stream", $"aperture-agent-{Environment.ProcessId}.pb.gz");
         });
 
         return routes;

@@ -22,7 +22,7 @@ public static class OpenApiDocument
         ("get", "/debug/pprof/heap", "Managed heap: sizes per generation, fragmentation, committed memory", true, "agent"),
         ("get", "/debug/pprof/gc", "Garbage collection counts, pauses and allocation", true, "agent"),
         ("get", "/debug/pprof/threads", "The process's threads and the thread pool", true, "agent"),
-        ("get", "/debug/pprof/profile", "CPU profile of the agent itself (?seconds=N&format=nettrace); pprof output answers 501", true, "agent"),
+        ("get", "/debug/pprof/profile", "CPU profile of the agent itself, ?seconds=N (1-60): gzipped pprof profile.proto, or format=nettrace for the EventPipe trace", true, "agent"),
         ("post", "/admin/reload", "Reload the configuration file; 400 keeps the configuration in force", true, "agent"),
         ("post", "/admin/flush", "Send everything waiting in the spool now", true, "agent"),
         ("get", "/openapi.json", "This document", true, "agent"),
