@@ -42,7 +42,7 @@ wait_for() { # name, seconds, command...
   exit 1
 }
 
-for port in "$REDIS_PORT" "$CLICKHOUSE_PORT" "$HTTP_PORT" "$GRPC_PORT"; do
+for port in "$REDIS_PORT" "$CLICKHOUSE_PORT" "$HTTP_PORT" "$GRPC_PORT" "${APERTURE_AGENT_PORT:-19090}" "${APERTURE_SIDECAR_PORT:-8000}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "aperture: port $port is already in use (another 'make run'?); set APERTURE_*_PORT to move" >&2
     exit 1
@@ -64,6 +64,9 @@ dotnet "$BIN_RUNTIME" --role aggregator --http-port "$HTTP_PORT" --grpc-port "$G
 pids+=($!)
 wait_for runtime 60 curl -sf "http://127.0.0.1:$HTTP_PORT/readyz"
 
+# shellcheck source=agent-local.sh
+source scripts/agent-local.sh
+
 cat <<MSG
 
 Aperture is running (Ctrl-C stops it):
@@ -72,6 +75,8 @@ Aperture is running (Ctrl-C stops it):
   ClickHouse HTTP  http://127.0.0.1:$CLICKHOUSE_PORT   (embedded engine, data in $DATA/clickhouse)
   Redis            127.0.0.1:$REDIS_PORT   (append-only file in $DATA/redis)
   logs             $DATA/logs/
+  node agent       http://127.0.0.1:$AGENT_PORT   (/healthz, /ready, /status, /status/collectors, /metrics; config $AGENT_DIR/agent.yaml)
+  job sidecar      http://127.0.0.1:$SIDECAR_PORT   (POST /v1/ingest/events, /v1/ingest/events:batch; GET /v1/healthz)
 
 MSG
 wait -n "${pids[@]}" || true

@@ -1,0 +1,53 @@
+namespace Aperture.Agent.Collectors.Profiling;
+
+/// <summary>Whether CPU profiling can run on this host, and if not, why (e.g. perf_event_paranoid, a missing capability).</summary>
+public sealed record CpuProfileProbe(bool Available, string Reason);
+
+/// <summary>One frame of a stack: the instruction pointer and what it symbolises to ("" when unknown).</summary>
+public sealed record CpuProfileFrame(ulong Ip, string Function, string Module);
+
+/// <summary>
+/// One aggregated stack: how many samples hit it between <see cref="FirstTimestampNs"/> and
+/// <see cref="LastTimestampNs"/>, in one thread. Frames are root first, as the aggregator's Push wants them.
+/// </summary>
+public sealed record CpuProfileStack(
+    IReadOnlyList<CpuProfileFrame> Frames,
+    ulong Count,
+    uint Pid,
+    uint Tid,
+    ulong FirstTimestampNs,
+    ulong LastTimestampNs);
+
+/// <summary>What one collection gives: the stacks since the previous one, and the sampling period used.</summary>
+public sealed record CpuProfile(IReadOnlyList<CpuProfileStack> Stacks, ulong SamplePeriodNs);
+
+/// <summary>What the configuration asks of the profiler: samples per second per CPU, and which processes (all when empty).</summary>
+public sealed record CpuProfilerSettings(int SampleRateHz, IReadOnlyList<int> Pids);
+
+/// <summary>
+/// The seam between the agent and a CPU profiler (perf_event_open sampling with call chains and
+/// symbolisation, built as its own library). The agent probes once at start and after a reload, and
+/// calls <see cref="Collect"/> once per profiling interval.
+/// </summary>
+public interface ICpuProfileSource
+{
+    /// <summary>Called at start and after every reload, before <see cref="Probe"/>.</summary>
+    void Configure(CpuProfilerSettings settings)
+    {
+    }
+
+    CpuProfileProbe Probe();
+
+    /// <summary>Drains what was sampled since the last call; empty when nothing was.</summary>
+    CpuProfile Collect();
+}
+
+/// <summary>The profiler of a build that has none linked in: it says so and collects nothing.</summary>
+public sealed class UnlinkedCpuProfileSource : ICpuProfileSource
+{
+    public const string Reason = "cpu profiler not linked in this build";
+
+    public CpuProfileProbe Probe() => new(false, Reason);
+
+    public CpuProfile Collect() => new([], 0);
+}

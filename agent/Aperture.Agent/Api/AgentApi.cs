@@ -1,0 +1,205 @@
+using System.Runtime.InteropServices;
+using Aperture.Agent.Configuration;
+using Aperture.Agent.Diagnostics;
+using Aperture.Agent.Services;
+using Aperture.Contracts;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Aperture.Agent.Api;
+
+/// <summary>agent-api.md on port 19090: health, readiness, metrics, status, configuration and admin.</summary>
+public static class AgentApi
+{
+    public static IEndpointRouteBuilder MapAgentApi(this IEndpointRouteBuilder routes, AgentRuntime agent)
+    {
+        routes.MapGet("/healthz", () => Results.Json(new { status = "ok" }));
+
+        routes.MapGet("/ready", () =>
+        {
+            var report = agent.Readiness();
+            return Results.Json(report, statusCode: report.IsReady ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+        });
+
+        routes.MapGet("/metrics", () => Results.Text(MetricsText.Render(agent), PrometheusText.ContentType));
+
+        routes.MapGet("/status", () =>
+        {
+            var config = agent.Config.Current;
+            return Results.Json(new
+            {
+                version = AgentRuntime.Version,
+                commit = AgentRuntime.Commit,
+                built = File.GetLastWriteTimeUtc(typeof(AgentApi).Assembly.Location).ToString("O"),
+                uptime = Uptime(agent.Time.GetUtcNow() - agent.StartedAt),
+                mode = config.Mode,
+                agent_id = agent.AgentId,
+                host = new
+                {
+                    name = agent.Hostname,
+                    os = RuntimeInformation.IsOSPlatform(OSPlatform.Linux) ? "linux" : RuntimeInformation.OSDescription,
+                    arch = RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant(),
+                    kernel = Environment.OSVersion.Version.ToString(),
+                },
+                collectors = CollectorsSummary(agent),
+                profiling = new
+                {
+                    enabled = config.Profiling.Enabled,
+                    available = agent.ProfileProbe.Available,
+                    reason = agent.ProfileProbe.Reason,
+                    sample_rate = config.Profiling.SampleRate,
+                    profiles_collected = agent.Metrics.ProfileBatches,
+                    samples_collected = agent.Metrics.ProfileSamples,
+                },
+                export = ExportSummary(agent),
+                discovery = DiscoverySummary(agent),
+                config = new
+                {
+                    path = agent.Config.Path,
+                    loaded_at = agent.Config.LoadedAt,
+                    reloads = agent.Config.Reloads,
+                    last_reload_error = agent.Config.LastReloadError,
+                },
+            });
+        });
+
+        routes.MapGet("/status/export", () => Results.Json(ExportDetail(agent)));
+        routes.MapGet("/status/discovery", () => Results.Json(DiscoverySummary(agent)));
+        routes.MapGet("/status/collectors", () => Results.Json(CollectorsDetail(agent)));
+        routes.MapGet("/config", () => Results.Json(ConfigRedaction.Redact(agent.Config.Current)));
+
+        routes.MapPost("/admin/reload", () =>
+        {
+            try
+            {
+                agent.Config.Reload();
+                return Results.Json(new { status = "ok", message = "Configuration reloaded" });
+            }
+            catch (AgentConfigException error)
+            {
+                agent.Metrics.ReloadFailed();
+                return Results.Json(
+                    new ErrorResponse(ErrorCodes.InvalidRequest, "Invalid configuration; the configuration in force is unchanged: " + string.Join("; ", error.Errors),
+                        error.Errors.Select((e, i) => (e, i)).ToDictionary(p => $"error_{p.i}", p => p.e)),
+                    statusCode: StatusCodes.Status400BadRequest);
+            }
+        });
+
+        routes.MapPost("/admin/flush", async (CancellationToken cancellationToken) =>
+        {
+            var flushed = await agent.FlushAsync(cancellationToken);
+            return Results.Json(new
+            {
+                status = "ok",
+                flushed,
+                remaining = agent.Channels.ToDictionary(c => c.Name, c => c.Waiting),
+            });
+        });
+
+        routes.MapGet("/openapi.json", () => Results.Text(OpenApiDocument.Json, "application/json"));
+        return routes;
+    }
+
+    private static string Uptime(TimeSpan uptime) =>
+        $"{(int)uptime.TotalHours}h{uptime.Minutes}m{uptime.Seconds}s";
+
+    private static object CollectorsSummary(AgentRuntime agent) => new
+    {
+        host = agent.LastHostSampleError is null,
+        gpu = agent.HostCollector.Gpus.Name,
+        gpus = agent.LastHostSample?.Gpus.Count ?? 0,
+        cpu_profiler = agent.ProfileProbe.Available,
+        samples_collected = agent.Metrics.HostSamples,
+    };
+
+    /// <summary>In place of agent-api.md's /status/ebpf: what is loaded, and what this host does not permit and why.</summary>
+    public static object CollectorsDetail(AgentRuntime agent)
+    {
+        var config = agent.Config.Current;
+        var gpu = agent.HostCollector.Gpus;
+        var profiler = agent.ProfileProbe;
+        var collectors = new[]
+        {
+            new CollectorState("host", "procfs", agent.LastHostSampleError is null, agent.LastHostSampleError is null,
+                agent.LastHostSampleError ?? $"reading {Path.Combine(agent.HostCollector.Proc.Root, "proc")} and {Path.Combine(agent.HostCollector.Proc.Root, "sys")} every {config.Collectors.IntervalSeconds} s"),
+            new CollectorState("gpu", gpu.Name, gpu.Available, true, gpu.Reason),
+            new CollectorState("cpu_profiler", "perf_event", profiler.Available && config.Profiling.Enabled, profiler.Available,
+                config.Profiling.Enabled ? profiler.Reason : "disabled in the configuration (profiling.enabled: false); " + profiler.Reason),
+        };
+        return new
+        {
+            collectors,
+            not_permitted = collectors.Where(c => !c.Permitted).Select(c => new { name = c.Name, reason = c.Reason }),
+            last_host_sample_at = agent.LastHostSample?.CollectedAt,
+            last_profile_at = agent.LastProfileAt,
+            gpus = agent.LastHostSample?.Gpus ?? [],
+        };
+    }
+
+    private sealed record CollectorState(
+        [property: System.Text.Json.Serialization.JsonPropertyName("name")] string Name,
+        [property: System.Text.Json.Serialization.JsonPropertyName("source")] string Source,
+        [property: System.Text.Json.Serialization.JsonPropertyName("loaded")] bool Loaded,
+        [property: System.Text.Json.Serialization.JsonPropertyName("permitted")] bool Permitted,
+        [property: System.Text.Json.Serialization.JsonPropertyName("reason")] string Reason);
+
+    private static object ExportSummary(AgentRuntime agent) => new
+    {
+        endpoint = agent.Profiles.Sender.Destination,
+        connected = agent.Profiles.Connected ?? false,
+        last_export = agent.Channels.Max(c => c.LastDelivery),
+        batches_exported = agent.Profiles.Forwarded + agent.Profiles.Replayed,
+        samples_exported = agent.Samples.Forwarded + agent.Samples.Replayed,
+        job_events_exported = agent.Jobs.Forwarded + agent.Jobs.Replayed,
+        spooled = agent.Spool.Count,
+    };
+
+    public static object ExportDetail(AgentRuntime agent)
+    {
+        var config = agent.Config.Current;
+        return new
+        {
+            endpoint = agent.Profiles.Sender.Destination,
+            protocol = "grpc",
+            tls = config.Export.Aggregator.Endpoint.StartsWith("https", StringComparison.OrdinalIgnoreCase),
+            compression = "none",
+            connected = agent.Profiles.Connected ?? false,
+            last_export = agent.Profiles.LastDelivery,
+            last_error = agent.Profiles.LastError,
+            queues = agent.Channels.ToDictionary(c => c.Name, c => new
+            {
+                destination = c.Sender.Destination,
+                configured = c.Sender.Configured,
+                connected = c.Connected,
+                size = c.Waiting,
+                capacity_bytes = agent.Spool.MaxBytes,
+                exported = c.Forwarded + c.Replayed,
+                forwarded = c.Forwarded,
+                replayed = c.Replayed,
+                spooled = c.SpooledTotal,
+                rejected = c.Rejected,
+                dropped = c.Dropped,
+                last_export = c.LastDelivery,
+                last_error = c.LastError,
+                next_attempt = c.Connected == false ? c.NextAttempt : (DateTimeOffset?)null,
+            }),
+            spool = new { dir = agent.Spool.Path, entries = agent.Spool.Count, bytes = agent.Spool.Bytes, max_bytes = agent.Spool.MaxBytes, dropped = agent.Spool.Dropped },
+            host_samples = new { server_slug = config.Export.Servers.ServerSlug, skipped = agent.HostSampleExportSkipped },
+            otlp = new { enabled = agent.OtlpEnabled, endpoint = config.Export.Otlp.Endpoint, protocol = config.Export.Otlp.Protocol, interval_seconds = config.Export.Otlp.IntervalSeconds },
+        };
+    }
+
+    private static object DiscoverySummary(AgentRuntime agent)
+    {
+        var discovery = agent.Discovery;
+        return new
+        {
+            kubernetes = new { enabled = discovery.Kubernetes, node = discovery.NodeName, @namespace = discovery.Namespace },
+            container_runtime = new { socket = discovery.ContainerRuntimeSocket, connected = false },
+            host = new { name = agent.Hostname, root = agent.Config.Current.Collectors.HostRoot },
+            profiling_targets = new { pids = agent.Config.Current.Profiling.Pids },
+            check = discovery.Check(),
+        };
+    }
+}

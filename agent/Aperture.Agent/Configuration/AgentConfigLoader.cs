@@ -1,0 +1,253 @@
+using System.Collections;
+using System.Globalization;
+using System.Net;
+using System.Reflection;
+using System.Text.RegularExpressions;
+using YamlDotNet.Core;
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
+
+namespace Aperture.Agent.Configuration;
+
+/// <summary>The configuration cannot be used; <see cref="Errors"/> names each problem by its key.</summary>
+public sealed class AgentConfigException(IReadOnlyList<string> errors)
+    : Exception("invalid agent configuration: " + string.Join("; ", errors))
+{
+    public IReadOnlyList<string> Errors { get; } = errors;
+}
+
+/// <summary>
+/// Reads the YAML file, expands <c>${VAR}</c>, applies environment overrides and validates. Overrides are
+/// <c>APERTURE_AGENT_</c> plus the key path in capitals (<c>APERTURE_AGENT_EXPORT_AGGREGATOR_ENDPOINT</c>);
+/// <c>APERTURE_AUTH_TOKEN</c> is the token the agent pushes with and, when set, guards its own API with.
+/// </summary>
+public static partial class AgentConfigLoader
+{
+    public const string EnvironmentPrefix = "APERTURE_AGENT_";
+    public const string AuthTokenVariable = "APERTURE_AUTH_TOKEN";
+    private const int MaxFileBytes = 1024 * 1024;
+
+    private static readonly IDeserializer Yaml = new DeserializerBuilder()
+        .WithNamingConvention(UnderscoredNamingConvention.Instance)
+        .Build();
+
+    public static AgentConfig Load(string? path, IReadOnlyDictionary<string, string?> environment)
+    {
+        var config = path is null ? new AgentConfig() : Parse(ReadFile(path), environment);
+        ApplyOverrides(config, environment);
+        var errors = Validate(config);
+        return errors.Count > 0 ? throw new AgentConfigException(errors) : config;
+    }
+
+    public static IReadOnlyDictionary<string, string?> ProcessEnvironment() =>
+        Environment.GetEnvironmentVariables().Cast<DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value, StringComparer.Ordinal);
+
+    private static string ReadFile(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (info.Exists && info.Length > MaxFileBytes)
+            {
+                throw new AgentConfigException([$"{path}: larger than {MaxFileBytes} bytes"]);
+            }
+
+            return File.ReadAllText(path);
+        }
+        catch (Exception error) when (error is IOException or UnauthorizedAccessException)
+        {
+            throw new AgentConfigException([$"{path}: {error.Message}"]);
+        }
+    }
+
+    public static AgentConfig Parse(string yaml, IReadOnlyDictionary<string, string?> environment)
+    {
+        var expanded = Variable().Replace(yaml, match => environment.GetValueOrDefault(match.Groups[1].Value) ?? string.Empty);
+        try
+        {
+            return Yaml.Deserialize<AgentConfig?>(expanded) ?? new AgentConfig();
+        }
+        catch (YamlException error)
+        {
+            var inner = error.InnerException is { } cause && cause.Message != error.Message ? $" ({cause.Message})" : string.Empty;
+            throw new AgentConfigException([$"line {error.Start.Line}, column {error.Start.Column}: {error.Message}{inner}"]);
+        }
+    }
+
+    [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")]
+    private static partial Regex Variable();
+
+    /// <summary>Every settable leaf of the configuration, by its environment name (<c>EXPORT_AGGREGATOR_ENDPOINT</c>).</summary>
+    private static IEnumerable<(string Name, object Owner, PropertyInfo Property)> Leaves(object node, string prefix)
+    {
+        foreach (var property in node.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            var name = prefix + UnderscoredNamingConvention.Instance.Apply(property.Name).ToUpperInvariant();
+            var value = property.GetValue(node);
+            if (value is not null && property.PropertyType.IsClass && property.PropertyType != typeof(string) && !typeof(IEnumerable).IsAssignableFrom(property.PropertyType))
+            {
+                foreach (var leaf in Leaves(value, name + "_"))
+                {
+                    yield return leaf;
+                }
+            }
+            else
+            {
+                yield return (name, node, property);
+            }
+        }
+    }
+
+    private static void ApplyOverrides(AgentConfig config, IReadOnlyDictionary<string, string?> environment)
+    {
+        var errors = new List<string>();
+        foreach (var (name, owner, property) in Leaves(config, string.Empty).ToList())
+        {
+            if (environment.GetValueOrDefault(EnvironmentPrefix + name) is not { } text)
+            {
+                continue;
+            }
+
+            var type = property.PropertyType;
+            object? value = null;
+            if (type == typeof(string))
+            {
+                value = text;
+            }
+            else if (type == typeof(bool) && bool.TryParse(text, out var flag))
+            {
+                value = flag;
+            }
+            else if (type == typeof(int) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var integer))
+            {
+                value = integer;
+            }
+            else if (type == typeof(long) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var longValue))
+            {
+                value = longValue;
+            }
+            else if (type == typeof(double) && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
+            {
+                value = number;
+            }
+            else if (type == typeof(List<string>))
+            {
+                value = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+            }
+            else if (type == typeof(List<int>))
+            {
+                var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                value = parts.All(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out _))
+                    ? parts.Select(p => int.Parse(p, CultureInfo.InvariantCulture)).ToList()
+                    : null;
+            }
+
+            if (value is null)
+            {
+                errors.Add($"{EnvironmentPrefix}{name}: '{text}' is not a valid {type.Name}");
+                continue;
+            }
+
+            property.SetValue(owner, value);
+        }
+
+        if (environment.GetValueOrDefault(AuthTokenVariable) is { Length: > 0 } token)
+        {
+            if (config.Export.Aggregator.Token.Length == 0)
+            {
+                config.Export.Aggregator.Token = token;
+            }
+
+            if (config.SelfTelemetry.Auth.BearerToken.Length == 0)
+            {
+                config.SelfTelemetry.Auth.BearerToken = token;
+                config.SelfTelemetry.Auth.Enabled = true;
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new AgentConfigException(errors);
+        }
+    }
+
+    public static IReadOnlyList<string> Validate(AgentConfig config)
+    {
+        var errors = new List<string>();
+        void Check(bool ok, string key, string message)
+        {
+            if (!ok)
+            {
+                errors.Add($"{key}: {message}");
+            }
+        }
+
+        Check(config.Mode == "agent", "mode", "must be 'agent'");
+        Check(TryParseListen(config.SelfTelemetry.Listen, out _, out _), "self_telemetry.listen", $"'{config.SelfTelemetry.Listen}' is not host:port (e.g. 127.0.0.1:19090 or :19090)");
+        Check(!config.SelfTelemetry.Auth.Enabled || config.SelfTelemetry.Auth.BearerToken.Length > 0, "self_telemetry.auth.bearer_token", "auth is enabled but no token is set (set it or APERTURE_AUTH_TOKEN)");
+        Check(config.SelfTelemetry.RateLimit.RequestsPerSecond is >= 1 and <= 1_000_000, "self_telemetry.rate_limit.requests_per_second", "must be between 1 and 1000000");
+        Check(config.SelfTelemetry.RateLimit.Burst is >= 0 and <= 1_000_000, "self_telemetry.rate_limit.burst", "must be between 0 and 1000000");
+        foreach (var origin in config.SelfTelemetry.Cors.AllowedOrigins)
+        {
+            Check(origin == "*" || (Uri.TryCreate(origin, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"), "self_telemetry.cors.allowed_origins", $"'{origin}' is not an http(s) origin or *");
+        }
+
+        Check(config.Collectors.HostRoot.Length > 0, "collectors.host_root", "must not be empty");
+        Check(config.Collectors.IntervalSeconds is >= 0.05 and <= 3600, "collectors.interval_seconds", "must be between 0.05 and 3600");
+        Check(config.Profiling.SampleRate is >= 1 and <= 10_000, "profiling.sample_rate", "must be between 1 and 10000 Hz");
+        Check(config.Profiling.IntervalSeconds is >= 0.05 and <= 3600, "profiling.interval_seconds", "must be between 0.05 and 3600");
+        Check(config.Profiling.Pids.All(p => p > 0), "profiling.pids", "process ids are positive");
+        CheckUrl(config.Export.Aggregator.Endpoint, "export.aggregator.endpoint");
+        CheckUrl(config.Export.Servers.Endpoint, "export.servers.endpoint");
+        CheckUrl(config.Export.Jobs.Endpoint, "export.jobs.endpoint");
+        CheckUrl(config.Export.Otlp.Endpoint, "export.otlp.endpoint");
+        Check(config.Export.Servers.Endpoint.Length == 0 || config.Export.Servers.ServerSlug.Length > 0, "export.servers.server_slug", "an endpoint is set but no server slug");
+        Check(config.Export.Servers.ServerSlug.Length == 0 || Regex.IsMatch(config.Export.Servers.ServerSlug, "^[a-z0-9][a-z0-9-]{0,62}$"), "export.servers.server_slug", "must be a slug (lower-case letters, digits and '-')");
+        Check(config.Export.Otlp.Protocol is "grpc" or "http/protobuf", "export.otlp.protocol", "must be 'grpc' or 'http/protobuf'");
+        Check(config.Export.Otlp.IntervalSeconds is >= 1 and <= 3600, "export.otlp.interval_seconds", "must be between 1 and 3600");
+        Check(config.Export.Jobs.MaxBatch is >= 1 and <= 10_000, "export.jobs.max_batch", "must be between 1 and 10000");
+        foreach (var (key, timeout) in new[] { ("export.aggregator.timeout_seconds", config.Export.Aggregator.TimeoutSeconds), ("export.servers.timeout_seconds", config.Export.Servers.TimeoutSeconds), ("export.jobs.timeout_seconds", config.Export.Jobs.TimeoutSeconds) })
+        {
+            Check(timeout is >= 0.1 and <= 300, key, "must be between 0.1 and 300");
+        }
+
+        Check(config.Export.Retry.InitialBackoffMs is >= 1 and <= 600_000, "export.retry.initial_backoff_ms", "must be between 1 and 600000");
+        Check(config.Export.Retry.MaxBackoffMs >= config.Export.Retry.InitialBackoffMs && config.Export.Retry.MaxBackoffMs <= 3_600_000, "export.retry.max_backoff_ms", "must be at least initial_backoff_ms and at most 3600000");
+        Check(config.Spool.Dir.Length > 0, "spool.dir", "must not be empty");
+        Check(config.Spool.MaxBytes >= 4096, "spool.max_bytes", "must be at least 4096");
+        Check(TryParseListen(config.Sidecar.Listen, out _, out _), "sidecar.listen", $"'{config.Sidecar.Listen}' is not host:port (e.g. 127.0.0.1:8000)");
+        Check(config.Sidecar.MaxBodyBytes is >= 1024 and <= 64 * 1024 * 1024, "sidecar.max_body_bytes", "must be between 1024 and 67108864");
+        Check(config.Sidecar.MaxBatchEvents is >= 1 and <= 100_000, "sidecar.max_batch_events", "must be between 1 and 100000");
+        return errors;
+
+        void CheckUrl(string value, string key) =>
+            Check(value.Length == 0 || (Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"), key, $"'{value}' is not an absolute http(s) URL");
+    }
+
+    public static bool TryParseListen(string listen, out IPAddress address, out int port)
+    {
+        address = IPAddress.Any;
+        port = 0;
+        var colon = listen.LastIndexOf(':');
+        if (colon < 0 || !int.TryParse(listen[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out port) || port is < 0 or > 65535)
+        {
+            return false;
+        }
+
+        var host = listen[..colon].Trim('[', ']');
+        if (host.Length == 0 || host == "0.0.0.0")
+        {
+            address = IPAddress.Any;
+            return true;
+        }
+
+        if (host == "localhost")
+        {
+            address = IPAddress.Loopback;
+            return true;
+        }
+
+        return IPAddress.TryParse(host, out address!);
+    }
+}

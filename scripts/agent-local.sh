@@ -1,0 +1,63 @@
+# Sourced by run-local.sh ('make run') once the runtime is ready: starts a node agent that collects this
+# host, pushes profiles to the local runtime's gRPC port, sends host samples to its server-monitoring
+# ingest API (when the runtime can register this host) and forwards job events from its sidecar to the
+# runtime's jobs API. Uses run-local.sh's DATA, CONFIG, ports, pids and wait_for.
+AGENT_PORT="${APERTURE_AGENT_PORT:-19090}"
+SIDECAR_PORT="${APERTURE_SIDECAR_PORT:-8000}"
+JOBS_PORT="${APERTURE_JOBS_PORT:-18000}"
+BIN_AGENT="agent/Aperture.Agent/bin/$CONFIG/net10.0/aperture-agent.dll"
+AGENT_DIR="$DATA/agent"
+mkdir -p "$AGENT_DIR/spool"
+SERVER_SLUG="$(hostname | tr '[:upper:]' '[:lower:]' | sed 's/[^a-z0-9-]/-/g; s/^-*//' | cut -c1-63)"
+SERVER_SLUG="${SERVER_SLUG:-this-host}"
+TOKEN_FILE="$AGENT_DIR/server-token"
+
+# A server token: the environment's, the one kept from an earlier run, or a new registration.
+server_token="${APERTURE_AGENT_EXPORT_SERVERS_TOKEN:-}"
+if [[ -z "$server_token" && -s "$TOKEN_FILE" ]]; then
+  server_token="$(cat "$TOKEN_FILE")"
+fi
+if [[ -z "$server_token" ]]; then
+  # The runtime has the command only once server monitoring is built; look before running it, as an
+  # older runtime would take the words for settings and start a second server.
+  if grep -qaP 'r\x00e\x00g\x00i\x00s\x00t\x00e\x00r\x00-\x00s\x00e\x00r\x00v\x00e\x00r' "$BIN_RUNTIME" 2>/dev/null; then
+    register() { timeout 60 dotnet "$BIN_RUNTIME" register-server "$SERVER_SLUG" --name "$(hostname)" --hostname "$(hostname)" --redis "127.0.0.1:$REDIS_PORT" "$@" 2>>"$DATA/logs/agent.log"; }
+    out="$(register || true)"
+    server_token="$(sed -n 's/^token: //p' <<<"$out" | head -n1)"
+    if [[ -z "$server_token" ]]; then # registered by an earlier run whose token file is gone
+      server_token="$(register --rotate-token | sed -n 's/^token: //p' | head -n1 || true)"
+    fi
+    if [[ -n "$server_token" ]]; then
+      (umask 077; printf '%s' "$server_token" >"$TOKEN_FILE")
+    fi
+  fi
+fi
+if [[ -z "$server_token" ]]; then
+  echo "aperture: agent: no server token configured and this runtime cannot register one (register-server); host samples are collected but not exported"
+fi
+
+cat >"$AGENT_DIR/agent.yaml" <<YAML
+# Written by scripts/agent-local.sh for 'make run'; edit and POST /admin/reload (or just save: the agent watches it).
+agent:
+  id: "$SERVER_SLUG"
+self_telemetry:
+  listen: "127.0.0.1:$AGENT_PORT"
+  debug: {enabled: true}
+collectors:
+  interval_seconds: 2
+profiling:
+  interval_seconds: 10
+export:
+  aggregator: {endpoint: "http://127.0.0.1:$GRPC_PORT"}
+  servers: {endpoint: "http://127.0.0.1:$HTTP_PORT", server_slug: "$SERVER_SLUG"}
+  jobs: {endpoint: "http://127.0.0.1:$JOBS_PORT"}
+spool:
+  dir: "$AGENT_DIR/spool"
+  max_bytes: 67108864
+sidecar:
+  listen: "127.0.0.1:$SIDECAR_PORT"
+YAML
+
+APERTURE_AGENT_EXPORT_SERVERS_TOKEN="$server_token" dotnet "$BIN_AGENT" --config "$AGENT_DIR/agent.yaml" >>"$DATA/logs/agent.log" 2>&1 &
+pids+=($!)
+wait_for agent 60 curl -sf "http://127.0.0.1:$AGENT_PORT/healthz"

@@ -1,0 +1,122 @@
+using Aperture.Agent.Configuration;
+
+namespace Aperture.Agent.Tests;
+
+public sealed class ConfigTests
+{
+    private const string Example = """
+        agent:
+          id: node-7
+          labels: {rack: r1, role: trainer}
+        self_telemetry:
+          listen: ":19090"
+          auth:
+            enabled: true
+            bearer_token: "${API_TOKEN}"
+          rate_limit: {enabled: true, requests_per_second: 50}
+          cors:
+            enabled: true
+            allowed_origins: ["http://localhost:3000"]
+        export:
+          aggregator: {endpoint: "http://aggregator:50051"}
+          servers: {endpoint: "http://aggregator:9090", server_slug: gpu-box-01, token: "${SERVER_TOKEN}"}
+          jobs: {endpoint: "http://aggregator:18000"}
+        spool: {dir: /var/lib/aperture-agent/spool, max_bytes: 1048576}
+        sidecar: {listen: "0.0.0.0:8000", site_id: fab1}
+        """;
+
+    private static Dictionary<string, string?> Env(params (string Key, string Value)[] pairs) =>
+        pairs.ToDictionary(p => p.Key, p => (string?)p.Value, StringComparer.Ordinal);
+
+    [Fact]
+    public void The_spec_style_file_loads_with_variables_expanded()
+    {
+        var config = AgentConfigLoader.Parse(Example, Env(("API_TOKEN", "s3cret"), ("SERVER_TOKEN", "srv")));
+
+        Assert.Equal("node-7", config.Agent.Id);
+        Assert.Equal("r1", config.Agent.Labels["rack"]);
+        Assert.Equal(":19090", config.SelfTelemetry.Listen);
+        Assert.True(config.SelfTelemetry.Auth.Enabled);
+        Assert.Equal("s3cret", config.SelfTelemetry.Auth.BearerToken);
+        Assert.Equal(50, config.SelfTelemetry.RateLimit.RequestsPerSecond);
+        Assert.Equal(["http://localhost:3000"], config.SelfTelemetry.Cors.AllowedOrigins);
+        Assert.Equal("gpu-box-01", config.Export.Servers.ServerSlug);
+        Assert.Equal("srv", config.Export.Servers.Token);
+        Assert.Equal(1048576, config.Spool.MaxBytes);
+        Assert.Equal("fab1", config.Sidecar.SiteId);
+        Assert.Empty(AgentConfigLoader.Validate(config));
+    }
+
+    [Fact]
+    public void Environment_overrides_and_the_shared_token()
+    {
+        using var dir = new Aperture.Testing.TemporaryDirectory("agent-config");
+        var path = Path.Combine(dir.Path, "agent.yaml");
+        File.WriteAllText(path, "export:\n  aggregator: {endpoint: \"http://a:50051\"}\n");
+
+        var config = AgentConfigLoader.Load(path, Env(
+            ("APERTURE_AGENT_EXPORT_AGGREGATOR_ENDPOINT", "http://b:50051"),
+            ("APERTURE_AGENT_SELF_TELEMETRY_RATE_LIMIT_REQUESTS_PER_SECOND", "7"),
+            ("APERTURE_AGENT_SELF_TELEMETRY_CORS_ALLOWED_ORIGINS", "http://a.example, http://b.example"),
+            ("APERTURE_AGENT_SPOOL_MAX_BYTES", "65536"),
+            ("APERTURE_AUTH_TOKEN", "shared")));
+
+        Assert.Equal("http://b:50051", config.Export.Aggregator.Endpoint);
+        Assert.Equal(7, config.SelfTelemetry.RateLimit.RequestsPerSecond);
+        Assert.Equal(["http://a.example", "http://b.example"], config.SelfTelemetry.Cors.AllowedOrigins);
+        Assert.Equal(65536, config.Spool.MaxBytes);
+        // APERTURE_AUTH_TOKEN is the push token and guards the agent's own API.
+        Assert.Equal("shared", config.Export.Aggregator.Token);
+        Assert.True(config.SelfTelemetry.Auth.Enabled);
+        Assert.Equal("shared", config.SelfTelemetry.Auth.BearerToken);
+    }
+
+    [Fact]
+    public void Validation_names_every_bad_key()
+    {
+        var config = AgentConfigLoader.Parse("""
+            self_telemetry:
+              listen: "nonsense"
+              auth: {enabled: true}
+            export:
+              aggregator: {endpoint: "aggregator:50051"}
+              servers: {endpoint: "http://x:9090"}
+            spool: {max_bytes: 10}
+            """, Env());
+
+        var errors = AgentConfigLoader.Validate(config);
+
+        Assert.Contains(errors, e => e.StartsWith("self_telemetry.listen:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("self_telemetry.auth.bearer_token:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("export.aggregator.endpoint:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("export.servers.server_slug:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("spool.max_bytes:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void An_unknown_key_or_a_bad_override_is_an_error_with_its_place()
+    {
+        var unknown = Assert.Throws<AgentConfigException>(() => AgentConfigLoader.Parse("spool:\n  max_byts: 10\n", Env()));
+        Assert.Contains("line 2", unknown.Errors[0], StringComparison.Ordinal);
+        Assert.Contains("max_byts", unknown.Errors[0], StringComparison.Ordinal);
+
+        var bad = Assert.Throws<AgentConfigException>(() => AgentConfigLoader.Load(null, Env(("APERTURE_AGENT_SPOOL_MAX_BYTES", "lots"))));
+        Assert.Contains("APERTURE_AGENT_SPOOL_MAX_BYTES", bad.Errors[0], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Secrets_are_redacted()
+    {
+        var config = AgentConfigLoader.Parse(Example, Env(("API_TOKEN", "s3cret"), ("SERVER_TOKEN", "srv")));
+        config.Export.Otlp.Headers["x-api-key"] = "k";
+
+        var json = ConfigRedaction.Redact(config).ToJsonString();
+
+        Assert.DoesNotContain("s3cret", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"srv\"", json, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"k\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"bearer_token\":\"[REDACTED]\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"x-api-key\":\"[REDACTED]\"", json, StringComparison.Ordinal);
+        Assert.Contains("gpu-box-01", json, StringComparison.Ordinal);
+    }
+}
