@@ -22,9 +22,10 @@ for (var i = 0; i < args.Length; i++)
 
 configPath ??= Environment.GetEnvironmentVariable("APERTURE_AGENT_CONFIG") is { Length: > 0 } fromEnvironment ? fromEnvironment : null;
 AgentHost host;
+using var profiler = new Aperture.Agent.Profiling.PerfCpuProfileSource();
 try
 {
-    host = AgentHost.Create(configPath);
+    host = AgentHost.Create(configPath, profiler: profiler);
 }
 catch (AgentConfigException error)
 {

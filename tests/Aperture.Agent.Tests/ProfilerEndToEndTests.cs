@@ -1,0 +1,60 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Aperture.Agent.Profiling;
+using Aperture.Agent.Profiling.Tests;
+using Aperture.Runtime.Tests;
+using Aperture.Testing;
+
+namespace Aperture.Agent.Tests;
+
+/// <summary>The whole profiling path: perf_event_open in the agent, gRPC Push, the aggregator, its flame-graph API.</summary>
+public sealed class ProfilerEndToEndTests
+{
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task The_agent_profiles_a_program_and_the_aggregator_shows_its_hot_function_on_top()
+    {
+        if (PerfCpuProfiler.Probe() is { Available: false } refused)
+        {
+            Assert.Skip($"the kernel refuses perf_event_open here: {refused.Reason}");
+        }
+
+        using var work = new TemporaryDirectory("aperture-agent-profile");
+        using var program = HotProgram.Run(HotProgram.Compile(work.Path), seconds: 60);
+        await using var runtime = await RuntimeEnvironment.StartAsync();
+        using var profiler = new PerfCpuProfileSource();
+        var agentId = $"agent-{Guid.NewGuid():N}";
+        await using var agent = await AgentUnderTest.StartAsync(
+            $$"""
+            agent: {id: "{{agentId}}"}
+            profiling: {interval_seconds: 0.5, sample_rate: 199, pids: [{{program.Pid}}]}
+            export:
+              aggregator: {endpoint: "http://127.0.0.1:{{runtime.GrpcPort}}", timeout_seconds: 5}
+            """,
+            profiler: profiler);
+
+        var status = await agent.Api.GetStringAsync("/status/collectors", Cancel);
+        Assert.Contains("sampling 1 processes at 199 Hz", status, StringComparison.Ordinal);
+
+        JsonElement top = default;
+        await Eventually.HoldsAsync(async () =>
+        {
+            using var response = await runtime.Http.PostAsJsonAsync("/api/aggregate", new { agent_id = agentId, event_type = "cpu", limit = 100 }, Cancel);
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>(Cancel);
+            var stacks = body.GetProperty("cpu").GetProperty("stacks");
+            if (stacks.GetArrayLength() == 0 || body.GetProperty("total_events").GetUInt64() < 50)
+            {
+                return false;
+            }
+
+            top = stacks[0].GetProperty("stack");
+            return true;
+        }, TimeSpan.FromSeconds(60), "samples of the hot program at the aggregator", Cancel);
+
+        var frames = top.GetProperty("frames").EnumerateArray().Select(f => f.GetProperty("function").GetString()).ToList();
+        Assert.Equal("aperture_hot_loop", frames[^1]);
+        Assert.Contains("aperture_outer", frames);
+        Assert.Contains("main", frames);
+    }
+}
