@@ -137,9 +137,18 @@ public sealed class DesiredObjectsTests
         Assert.Contains(terms, t => t.MatchExpressions.Any(e => e.Key == "node.kubernetes.io/instance-type" && e.Values.Single() == "g5.xlarge"));
         var toleration = Assert.Single(daemonSet.Spec.Template.Spec.Tolerations);
         Assert.Equal(("nvidia.com/gpu", "Exists", "NoSchedule"), (toleration.Key, toleration.OperatorProperty, toleration.Effect));
-        Assert.Contains("\"sampleRateHz\": 49", config.Data["agent.json"], StringComparison.Ordinal);
-        Assert.Contains("\"lock\"", config.Data["agent.json"], StringComparison.Ordinal);
-        Assert.Contains("eu-west-aggregator.obs.svc:50051", config.Data["agent.json"], StringComparison.Ordinal);
+
+        // The file is the agent's own configuration: the agent's loader reads it without a complaint.
+        var agent = Aperture.Agent.Configuration.AgentConfigLoader.Parse(config.Data["agent.yaml"], new Dictionary<string, string?> { ["NODE_NAME"] = "node-7" });
+        Assert.Empty(Aperture.Agent.Configuration.AgentConfigLoader.Validate(agent));
+        Assert.Equal("node-7", agent.Agent.Id);
+        Assert.Equal("http://eu-west-aggregator.obs.svc:50051", agent.Export.Aggregator.Endpoint);
+        Assert.Equal("http://eu-west-aggregator.obs.svc:18000", agent.Export.Jobs.Endpoint);
+        Assert.Equal(Math.Max(49, targets.Max(t => t.Spec.SampleRateHz)), agent.Profiling.SampleRate);
+        Assert.Equal("/host", agent.Collectors.HostRoot);
+        Assert.Equal("eu-west", agent.Sidecar.SiteId);
+        Assert.Equal(["--config", "/etc/aperture/agent.yaml"], daemonSet.Spec.Template.Spec.Containers[0].Args);
+        Assert.Contains(daemonSet.Spec.Template.Spec.Containers[0].Ports, p => p.Name == "sidecar" && p.HostPort == 8000);
     }
 
     [Fact]

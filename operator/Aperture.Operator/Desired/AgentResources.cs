@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Aperture.Contracts.Resources;
 using k8s.Models;
 
@@ -24,29 +25,65 @@ public static class AgentResources
 
     public static string Name(Site site) => $"{site.Metadata.Name}-agent";
 
+    /// <summary>The agent's configuration file inside the pod.</summary>
+    public const string ConfigPath = "/etc/aperture/agent.yaml";
+
+    /// <summary>The job sidecar's port, on every labelled node (hostPort), for the jobs running there.</summary>
+    public const int SidecarPort = 8000;
+
+    /// <summary>
+    /// The agent's own configuration file (agent-api.md style, written as JSON, which YAML reads):
+    /// push to the Site's gRPC ingest, forward job events to its jobs API, sample at the highest rate
+    /// any target asks for. The node's /proc and /sys are mounted under /host. <c>${NODE_NAME}</c> is
+    /// expanded by the agent from the pod's environment.
+    /// </summary>
     public static V1ConfigMap ConfigMap(Site site, IReadOnlyList<ProfilingTarget> targets)
     {
         var ordered = targets.OrderBy(t => t.Metadata.Name, StringComparer.Ordinal).ToList();
-        var config = new SortedDictionary<string, object?>(StringComparer.Ordinal)
+        var config = new JsonObject
         {
-            ["aggregator"] = SiteResources.GrpcEndpoint(site),
-            ["site"] = site.Metadata.Name,
-            ["targets"] = ordered.Select(t => new SortedDictionary<string, object?>(StringComparer.Ordinal)
+            ["agent"] = new JsonObject
             {
-                ["name"] = t.Metadata.Name,
-                ["eventTypes"] = t.Spec.EventTypes.Select(e => JsonSerializer.Serialize(e).Trim('"')).Distinct().Order(StringComparer.Ordinal).ToList(),
-                ["podSelector"] = t.Spec.PodSelector is null ? null : new SortedDictionary<string, string>(t.Spec.PodSelector, StringComparer.Ordinal),
-                ["sampleRateHz"] = t.Spec.SampleRateHz,
-            }).ToList(),
+                ["id"] = "${NODE_NAME}",
+                ["hostname"] = "${NODE_NAME}",
+                ["labels"] = new JsonObject
+                {
+                    ["site"] = site.Metadata.Name,
+                    ["targets"] = string.Join(",", ordered.Select(t => t.Metadata.Name)),
+                },
+            },
+            ["self_telemetry"] = new JsonObject { ["listen"] = $":{ApiPort}" },
+            ["collectors"] = new JsonObject { ["host_root"] = "/host" },
+            ["profiling"] = new JsonObject
+            {
+                ["enabled"] = true,
+                ["sample_rate"] = ordered.Count == 0 ? DefaultSampleRateHz : ordered.Max(t => t.Spec.SampleRateHz),
+            },
+            ["export"] = new JsonObject
+            {
+                ["aggregator"] = new JsonObject { ["endpoint"] = $"http://{SiteResources.GrpcEndpoint(site)}" },
+                ["jobs"] = new JsonObject { ["endpoint"] = SiteResources.JobsUrl(site) },
+            },
+            ["spool"] = new JsonObject { ["dir"] = SpoolPath },
+            ["sidecar"] = new JsonObject
+            {
+                ["enabled"] = true,
+                ["listen"] = $":{SidecarPort}",
+                ["site_id"] = site.Metadata.Name,
+            },
         };
         return new V1ConfigMap
         {
             ApiVersion = "v1",
             Kind = "ConfigMap",
             Metadata = ObjectMetadata.For(site, Name(site), Component),
-            Data = new Dictionary<string, string>(StringComparer.Ordinal) { ["agent.json"] = JsonSerializer.Serialize(config, Indented) },
+            Data = new Dictionary<string, string>(StringComparer.Ordinal) { ["agent.yaml"] = config.ToJsonString(Indented) },
         };
     }
+
+    private const string SpoolPath = "/var/lib/aperture/spool";
+
+    private const int DefaultSampleRateHz = 99;
 
     public static V1DaemonSet DaemonSet(Site site, IReadOnlyList<ProfilingTarget> targets, string image, V1ConfigMap configMap)
     {
@@ -117,13 +154,17 @@ public static class AgentResources
                             {
                                 Name = "agent",
                                 Image = image,
-                                Args = ["--config", "/etc/aperture/agent.json"],
+                                Args = ["--config", ConfigPath],
                                 Env =
                                 [
                                     new V1EnvVar { Name = "NODE_NAME", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "spec.nodeName" } } },
                                     .. site.Spec.AuthTokenSecretRef is { } token ? [ObjectMetadata.FromSecret("APERTURE_AUTH_TOKEN", token)] : Array.Empty<V1EnvVar>(),
                                 ],
-                                Ports = [new V1ContainerPort { Name = "api", ContainerPort = ApiPort, Protocol = "TCP" }],
+                                Ports =
+                                [
+                                    new V1ContainerPort { Name = "api", ContainerPort = ApiPort, Protocol = "TCP" },
+                                    new V1ContainerPort { Name = "sidecar", ContainerPort = SidecarPort, HostPort = SidecarPort, Protocol = "TCP" },
+                                ],
                                 LivenessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/healthz", Port = "api" }, PeriodSeconds = 10 },
                                 ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/ready", Port = "api" }, PeriodSeconds = 10 },
                                 SecurityContext = new V1SecurityContext
@@ -142,15 +183,20 @@ public static class AgentResources
                                 VolumeMounts =
                                 [
                                     new V1VolumeMount { Name = "config", MountPath = "/etc/aperture", ReadOnlyProperty = true },
+                                    new V1VolumeMount { Name = "proc", MountPath = "/host/proc", ReadOnlyProperty = true },
                                     new V1VolumeMount { Name = "sys", MountPath = "/host/sys", ReadOnlyProperty = true },
-                                    new V1VolumeMount { Name = "spool", MountPath = "/var/lib/aperture/spool" },
+                                    new V1VolumeMount { Name = "spool", MountPath = SpoolPath },
+                                    // The root filesystem is read-only; diagnostics (EventPipe) need a writable /tmp.
+                                    new V1VolumeMount { Name = "tmp", MountPath = "/tmp" },
                                 ],
                             },
                         ],
                         Volumes =
                         [
                             new V1Volume { Name = "config", ConfigMap = new V1ConfigMapVolumeSource { Name = configMap.Metadata.Name } },
+                            new V1Volume { Name = "proc", HostPath = new V1HostPathVolumeSource { Path = "/proc", Type = "Directory" } },
                             new V1Volume { Name = "sys", HostPath = new V1HostPathVolumeSource { Path = "/sys", Type = "Directory" } },
+                            new V1Volume { Name = "tmp", EmptyDir = new V1EmptyDirVolumeSource { SizeLimit = new ResourceQuantity("64Mi") } },
                             // The spool outlives the pod, so nothing collected is lost across agent restarts.
                             new V1Volume { Name = "spool", HostPath = new V1HostPathVolumeSource { Path = $"/var/lib/aperture/{site.Metadata.NamespaceProperty}/{site.Metadata.Name}/spool", Type = "DirectoryOrCreate" } },
                         ],
