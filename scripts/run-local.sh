@@ -72,6 +72,10 @@ Aperture is running (Ctrl-C stops it):
   ClickHouse HTTP  http://127.0.0.1:$CLICKHOUSE_PORT   (embedded engine, data in $DATA/clickhouse)
   Redis            127.0.0.1:$REDIS_PORT   (append-only file in $DATA/redis)
   logs             $DATA/logs/
+  server monitoring http://127.0.0.1:$HTTP_PORT/api/servers/, /api/metrics/latest/, /api/metrics/history/
+                   (open here: no login, admin token or API key is configured); register a server with
+                   dotnet $BIN_RUNTIME register-server my-box --name "My box" --redis 127.0.0.1:$REDIS_PORT
+                   and let its agent POST to /api/ingest/servers/my-box/metrics/ with the printed token
 
 MSG
 wait -n "${pids[@]}" || true
