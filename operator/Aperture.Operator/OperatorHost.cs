@@ -1,10 +1,12 @@
 using System.Globalization;
 using Aperture.Contracts.Resources;
 using Aperture.Operator.Controller;
+using Aperture.Operator.Desired;
 using Aperture.Operator.Reconcilers;
 using k8s;
 using k8s.LeaderElection;
 using k8s.LeaderElection.ResourceLock;
+using k8s.Models;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -55,12 +57,17 @@ public sealed record OperatorOptions
                 "--listen" => options with { ListenAddress = value },
                 "--kubernetes-api" => options with { KubernetesApi = value },
                 "--watch-namespace" => options,
+                "--runtime-image" => options with { Sites = options.Sites with { RuntimeImage = Image(name, value) } },
+                "--agent-image" => options with { ProfilingTargets = options.ProfilingTargets with { AgentImage = Image(name, value) } },
                 _ => throw new ArgumentException($"unknown argument '{arg}'"),
             };
         }
 
         return options;
     }
+
+    private static string Image(string name, string value) =>
+        value.Length > 0 && !value.Any(char.IsWhiteSpace) ? value : throw new ArgumentException($"{name} must be an image reference, not '{value}'");
 }
 
 /// <summary>
@@ -190,9 +197,11 @@ public sealed partial class OperatorHost : IAsyncDisposable
             var siteCache = new ResourceCache<Site>();
             var targetCache = new ResourceCache<ProfilingTarget>();
             var alertCache = new ResourceCache<AlertRule>();
+            var serverCache = new ResourceCache<MonitoredServer>();
             using var siteQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var targetQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var alertQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
+            using var serverQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
 
             var siteWatcher = new ResourceWatcher<Site>(new CustomResourceSource<Site>(_client, "sites"), siteCache, siteQueue.Add, time, loggers.CreateLogger("Aperture.Operator.Sites"));
@@ -208,20 +217,44 @@ public sealed partial class OperatorHost : IAsyncDisposable
                 }
             }, time, loggers.CreateLogger("Aperture.Operator.AlertRules"));
 
+            // A Site's StatefulSet changing (pods becoming ready) wakes the Site, rather than the Site polling.
+            var statefulSetCache = new ResourceCache<V1StatefulSet>();
+            var statefulSetWatcher = new ResourceWatcher<V1StatefulSet>(
+                OwnedWorkloads.StatefulSets(_client, $"app.kubernetes.io/managed-by={ObjectMetadata.ManagedBy},app.kubernetes.io/component={SiteResources.Component}"),
+                statefulSetCache,
+                key =>
+                {
+                    if (statefulSetCache.TryGet(key, out var set) && set is not null && OwnedWorkloads.OwnerKey(set, "Site") is { } site)
+                    {
+                        siteQueue.Add(site);
+                    }
+                },
+                time, loggers.CreateLogger("Aperture.Operator.StatefulSets"),
+                matters: (before, after) => before.Status?.ReadyReplicas != after.Status?.ReadyReplicas || before.Metadata.Generation != after.Metadata.Generation);
+            var serverWatcher = new ResourceWatcher<MonitoredServer>(new CustomResourceSource<MonitoredServer>(_client, "monitoredservers"), serverCache, serverQueue.Add, time,
+                loggers.CreateLogger("Aperture.Operator.MonitoredServers"));
+
             IReadOnlyList<AlertRule> RulesOf(Site site) =>
                 [.. alertCache.All().Where(r => r.Metadata.NamespaceProperty == site.Metadata.NamespaceProperty && r.Spec.SiteRef.Name == site.Metadata.Name && r.Metadata.DeletionTimestamp is null)];
 
-            var sites = new Controller<Site>("Site", siteWatcher, siteCache, siteQueue, new SiteReconciler(_client, _options.Sites, time, RulesOf),
+            using var central = new CentralSitesPublisher(_client, _options.LeaseNamespace, () => [.. siteCache.All()]);
+            var sites = new Controller<Site>("Site", siteWatcher, siteCache, siteQueue, new SiteReconciler(_client, _options.Sites, time, RulesOf, central),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.Sites"));
             var targets = new Controller<ProfilingTarget>("ProfilingTarget", targetWatcher, targetCache, targetQueue,
                 new ProfilingTargetReconciler(_client, targetCache, _options.ProfilingTargets, time),
                 // Every target of a Site writes the same DaemonSet: one worker keeps those writes in order.
                 _options.Controllers with { Workers = 1 }, time, loggers.CreateLogger("Aperture.Operator.ProfilingTargets"));
+            var objects = new ApertureObjects(_client);
+            var siteRuntime = new SiteRuntimeClient(http, _client, _endpoints);
             var alerts = new Controller<AlertRule>("AlertRule", alertWatcher, alertCache, alertQueue,
-                new AlertRuleReconciler(_client, new SiteAlertApi(http, _client, _endpoints), time, _options.Sites.NotReadyPoll),
+                new AlertRuleReconciler(objects, new SiteAlertApi(siteRuntime), time, _options.Sites.NotReadyPoll),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.AlertRules"));
-            _ = Task.WhenAll(siteWatcher.Synced, targetWatcher.Synced, alertWatcher.Synced).ContinueWith(_ => _synced = true, TaskScheduler.Default);
-            await Task.WhenAll(sites.RunAsync(cancellationToken), targets.RunAsync(cancellationToken), alerts.RunAsync(cancellationToken));
+            var servers = new Controller<MonitoredServer>("MonitoredServer", serverWatcher, serverCache, serverQueue,
+                new MonitoredServerReconciler(_client, objects, new SiteServerApi(siteRuntime), time, _options.Sites.NotReadyPoll, _options.Sites.ServerStatusPoll),
+                _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.MonitoredServers"));
+            _ = Task.WhenAll(siteWatcher.Synced, targetWatcher.Synced, alertWatcher.Synced, serverWatcher.Synced, statefulSetWatcher.Synced)
+                .ContinueWith(_ => _synced = true, TaskScheduler.Default);
+            await Task.WhenAll(statefulSetWatcher.RunAsync(cancellationToken), sites.RunAsync(cancellationToken), targets.RunAsync(cancellationToken), alerts.RunAsync(cancellationToken), servers.RunAsync(cancellationToken));
         }
         finally
         {

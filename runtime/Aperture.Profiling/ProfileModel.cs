@@ -93,6 +93,29 @@ public sealed class StackIdBuilder
         AppendText(module);
     }
 
+    /// <summary>The bytes one frame adds to a stack's key: its ip and its two names, each 0-terminated.</summary>
+    public static int FrameKeyLength(int functionUtf8Length, int moduleUtf8Length) => 8 + functionUtf8Length + 1 + moduleUtf8Length + 1;
+
+    /// <summary>
+    /// Writes one frame's part of the key <see cref="Add"/> hashes, for callers that lay out a whole
+    /// stack and hash it with <see cref="Hash"/> in one call; returns the bytes written.
+    /// </summary>
+    public static int WriteFrameKey(Span<byte> destination, ulong ip, ReadOnlySpan<byte> functionUtf8, ReadOnlySpan<byte> moduleUtf8)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(destination, ip);
+        var at = 8;
+        functionUtf8.CopyTo(destination[at..]);
+        at += functionUtf8.Length;
+        destination[at++] = 0;
+        moduleUtf8.CopyTo(destination[at..]);
+        at += moduleUtf8.Length;
+        destination[at++] = 0;
+        return at;
+    }
+
+    /// <summary>The id of a stack whose frames' keys were laid out with <see cref="WriteFrameKey"/>.</summary>
+    public static ulong Hash(ReadOnlySpan<byte> stackKey) => XxHash64.HashToUInt64(stackKey);
+
     /// <summary>The id of the frames added so far; the builder starts over.</summary>
     public ulong Complete()
     {

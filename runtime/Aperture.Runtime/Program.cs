@@ -19,6 +19,11 @@ catch (OptionsValidationException e)
     await Console.Error.WriteLineAsync($"aperture-runtime: invalid configuration: {string.Join("; ", e.Failures)}");
     return 2;
 }
+catch (Exception e) when (e is FileNotFoundException or InvalidDataException or FormatException)
+{
+    await Console.Error.WriteLineAsync($"aperture-runtime: cannot read the --config file: {e.Message}");
+    return 2;
+}
 catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException)
 {
     await Console.Error.WriteLineAsync($"aperture-runtime: cannot listen: {e.Message}");

@@ -74,8 +74,10 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
         var newStacks = new Dictionary<ulong, CallStack>();
         var samples = new RowBinaryWriter(batches.Sum(b => b.Events.Length) * 64 + 1024);
         var sampleRows = 0;
+        var encodedTenant = RowBinaryWriter.EncodeString(tenant);
         foreach (var batch in batches)
         {
+            var encodedAgent = RowBinaryWriter.EncodeString(batch.AgentId);
             foreach (var (id, stack) in batch.Stacks)
             {
                 if (!_knownStacks.ContainsKey(id))
@@ -86,8 +88,8 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
 
             foreach (var e in batch.Events)
             {
-                samples.WriteString(tenant);
-                samples.WriteString(batch.AgentId);
+                samples.WriteEncoded(encodedTenant);
+                samples.WriteEncoded(encodedAgent);
                 samples.WriteUInt64(batch.Sequence);
                 samples.WriteInt8((sbyte)e.Kind);
                 samples.WriteInt64(e.TimestampNs);
@@ -176,7 +178,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
                 ["insert_deduplication_token"] = token,
             },
         };
-        using var body = new MemoryStream(rows.Written.ToArray(), writable: false);
+        using var body = rows.AsStream();
         using var response = await client.InsertRawStreamAsync(table, body, "RowBinary", columns, useCompression: false, options, cancellationToken);
         response.EnsureSuccessStatusCode();
     }

@@ -59,6 +59,12 @@ public sealed class RowBinaryWriter
 
     public void WriteString(string value)
     {
+        if (value.Length == 0)
+        {
+            WriteUInt8(0);
+            return;
+        }
+
         var span = _buffer.GetSpan(Encoding.UTF8.GetMaxByteCount(value.Length) + 10);
         var length = Encoding.UTF8.GetBytes(value, span[10..]);
         var prefix = VarInt(span, (ulong)length);
@@ -69,6 +75,27 @@ public sealed class RowBinaryWriter
 
         _buffer.Advance(prefix + length);
     }
+
+    /// <summary>A string already in RowBinary form (see <see cref="EncodeString"/>): for values repeated on every row.</summary>
+    public void WriteEncoded(ReadOnlySpan<byte> encoded)
+    {
+        encoded.CopyTo(_buffer.GetSpan(encoded.Length));
+        _buffer.Advance(encoded.Length);
+    }
+
+    /// <summary>A string's RowBinary form (length prefix and UTF-8 bytes), for <see cref="WriteEncoded"/>.</summary>
+    public static byte[] EncodeString(string value)
+    {
+        var writer = new RowBinaryWriter(Encoding.UTF8.GetMaxByteCount(value.Length) + 10);
+        writer.WriteString(value);
+        return writer.Written.ToArray();
+    }
+
+    /// <summary>The rows written so far as a read-only stream over the writer's buffer (no copy).</summary>
+    public Stream AsStream() =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(_buffer.WrittenMemory, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(_buffer.WrittenMemory.ToArray(), writable: false);
 
     /// <summary>An array's element count; the caller writes the elements.</summary>
     public void ArrayLength(int count)

@@ -388,7 +388,7 @@ public sealed class ApiObjectStore(TimeProvider time, int historyLimit = 10_000)
 
     private static long Version(JsonObject obj) => long.Parse(obj["metadata"]!["resourceVersion"]!.GetValue<string>(), CultureInfo.InvariantCulture);
 
-    private static bool Matches(JsonObject obj, IReadOnlyDictionary<string, string>? labels) =>
+    public static bool Matches(JsonObject obj, IReadOnlyDictionary<string, string>? labels) =>
         labels is null || labels.All(l => obj["metadata"]?["labels"]?[l.Key]?.GetValue<string>() == l.Value);
 
     private static string Without(JsonObject obj, params string[] paths)

@@ -145,6 +145,7 @@ public sealed class TestApiServer : IAsyncDisposable
         var query = context.Request.Query;
         long? from = long.TryParse(query["resourceVersion"], CultureInfo.InvariantCulture, out var v) && v > 0 ? v : null;
         var bookmarks = IsTrue(query["allowWatchBookmarks"]);
+        var labels = Labels(query["labelSelector"]);
         var timeout = int.TryParse(query["timeoutSeconds"], CultureInfo.InvariantCulture, out var seconds) ? TimeSpan.FromSeconds(seconds) : TimeSpan.FromMinutes(30);
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/json";
@@ -178,6 +179,11 @@ public sealed class TestApiServer : IAsyncDisposable
 
                     while (reader.TryRead(out var e))
                     {
+                        if (!ApiObjectStore.Matches(e.Body, labels))
+                        {
+                            continue;
+                        }
+
                         // Each watcher writes its own copy: a JSON node has one parent, and events are shared.
                         await WriteLineAsync(context, new JsonObject { ["type"] = e.Type, ["object"] = e.Body.DeepClone() });
                     }

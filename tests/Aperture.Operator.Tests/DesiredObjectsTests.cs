@@ -52,7 +52,7 @@ public sealed class DesiredObjectsTests
         Assert.Equal(("aperture.dev/v1alpha1", "Site", "eu-west", "site-uid-1", true), (owner.ApiVersion, owner.Kind, owner.Name, owner.Uid, owner.Controller == true));
         var container = Assert.Single(statefulSet.Spec.Template.Spec.Containers);
         Assert.Equal(RuntimeImage, container.Image);
-        Assert.Equal(["--role", "aggregator", "--listen", "0.0.0.0", "--http-port", "9090", "--grpc-port", "50051"], container.Args);
+        Assert.Equal(["--role", "aggregator", "--listen", "0.0.0.0", "--http-port", "9090", "--grpc-port", "50051", "--jobs-port", "18000"], container.Args);
         var env = container.Env.ToDictionary(e => e.Name);
         Assert.Equal(("ch", "cs"), (env["Aperture__ClickHouse__ConnectionString"].ValueFrom.SecretKeyRef.Name, env["Aperture__ClickHouse__ConnectionString"].ValueFrom.SecretKeyRef.Key));
         Assert.Null(env["Aperture__ClickHouse__ConnectionString"].Value);
@@ -80,7 +80,7 @@ public sealed class DesiredObjectsTests
         Assert.True(headless.Spec.PublishNotReadyAddresses);
         Assert.Equal(selector, headless.Spec.Selector);
         Assert.Equal(selector, client.Spec.Selector);
-        Assert.Equal([("http", 9090), ("grpc", 50051)], client.Spec.Ports.Select(p => (p.Name, p.Port)));
+        Assert.Equal([("http", 9090), ("grpc", 50051), ("jobs", 18000)], client.Spec.Ports.Select(p => (p.Name, p.Port)));
         Assert.Equal("eu-west-aggregator.obs.svc:9090", SiteResources.Endpoint(site));
     }
 
@@ -182,5 +182,33 @@ public sealed class DesiredObjectsTests
         Assert.Contains("\"metric\": \"buffer_utilization\"", first, StringComparison.Ordinal);
         Assert.Contains("\"operator\": \"gt\"", first, StringComparison.Ordinal);
         Assert.Contains("\"severity\": \"critical\"", first, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_central_site_list_names_each_site_once_even_when_names_repeat_across_namespaces()
+    {
+        Site In(string ns, string name)
+        {
+            var site = SampleSites.New(name);
+            site.Metadata.NamespaceProperty = ns;
+            return site;
+        }
+
+        var gone = In("obs", "leaving");
+        gone.Metadata.DeletionTimestamp = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var urls = CentralResources.SiteUrls([In("eu", "fab1"), In("us", "fab1"), In("obs", "fab2"), gone]);
+
+        Assert.Equal(
+            new Dictionary<string, string>
+            {
+                ["eu.fab1"] = "http://fab1-aggregator.eu.svc:18000",
+                ["fab2"] = "http://fab2-aggregator.obs.svc:18000",
+                ["us.fab1"] = "http://fab1-aggregator.us.svc:18000",
+            },
+            urls);
+        var configMap = CentralResources.SitesConfigMap([In("obs", "fab2")], "aperture-system");
+        Assert.Equal("aperture-system", configMap.Metadata.NamespaceProperty);
+        var parsed = System.Text.Json.JsonDocument.Parse(configMap.Data[CentralResources.SitesKey]);
+        Assert.Equal("http://fab2-aggregator.obs.svc:18000", parsed.RootElement.GetProperty("Aperture").GetProperty("Central").GetProperty("Sites").GetProperty("fab2").GetString());
     }
 }

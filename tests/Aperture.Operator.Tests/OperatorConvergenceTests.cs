@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Aperture.Contracts.Resources;
 using Aperture.KubernetesTestServer;
 using Aperture.Testing;
@@ -37,14 +38,14 @@ public sealed class OperatorConvergenceTests : IAsyncLifetime
         await _server.DisposeAsync();
     }
 
-    private OperatorHost Operator() => OperatorHost.Create(new OperatorOptions
+    private OperatorHost Operator(TimeSpan? notReadyPoll = null) => OperatorHost.Create(new OperatorOptions
     {
         ListenAddress = "127.0.0.1",
         MetricsPort = 0,
         KubernetesApi = _server.Url.ToString().TrimEnd('/'),
         LeaderElection = false,
         Controllers = new ControllerOptions { Workers = 2, ResyncPeriod = TimeSpan.FromSeconds(30) },
-        Sites = new SiteReconcilerOptions { NotReadyPoll = TimeSpan.FromMilliseconds(200) },
+        Sites = new SiteReconcilerOptions { NotReadyPoll = notReadyPoll ?? TimeSpan.FromMilliseconds(200) },
     });
 
     private Task CreateSiteAsync() =>
@@ -88,4 +89,57 @@ public sealed class OperatorConvergenceTests : IAsyncLifetime
         await second.StartAsync();
         await EventuallyAsync(async () => await ReplicasAsync() == 3, "the restarted operator applying the change");
     }
+
+    [Fact]
+    public async Task A_site_hears_of_its_statefulset_becoming_ready_from_the_watch_not_a_poll()
+    {
+        // Polls and resyncs far beyond the test's patience: only the StatefulSet watch can wake the Site.
+        await using var host = Operator(notReadyPoll: TimeSpan.FromHours(1));
+        await host.StartAsync();
+        await CreateSiteAsync();
+        await EventuallyAsync(async () => await ReplicasAsync() == 1, "the StatefulSet");
+        await EventuallyAsync(async () => (await SiteAsync()).Status.Conditions?.Any(c => c.Type == "Ready" && c.Status == ConditionStatus.False) == true, "the Site not ready yet");
+
+        // What the StatefulSet controller would write once the pod is ready.
+        await _client.AppsV1.PatchNamespacedStatefulSetStatusAsync(
+            new V1Patch("{\"status\":{\"replicas\":1,\"readyReplicas\":1,\"availableReplicas\":1}}", V1Patch.PatchType.MergePatch), "eu-west-aggregator", Ns, cancellationToken: Cancel);
+
+        await EventuallyAsync(async () => (await SiteAsync()).Status.ReadyReplicas == 1, "the Site's ready replicas from the watch");
+        Assert.Contains((await SiteAsync()).Status.Conditions!, c => c.Type == "Ready" && c.Status == ConditionStatus.True);
+    }
+
+    [Fact]
+    public async Task The_central_site_list_follows_the_sites_and_is_not_rewritten_when_nothing_changed()
+    {
+        await using var host = Operator();
+        await host.StartAsync();
+        await CreateSiteAsync();
+        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(SampleSites.New("us-east"), ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
+
+        async Task<string?> SitesJsonAsync()
+        {
+            var list = await _client.CoreV1.ListNamespacedConfigMapAsync("default", cancellationToken: Cancel);
+            return list.Items.SingleOrDefault(c => c.Metadata.Name == "aperture-central-sites")?.Data["sites.json"];
+        }
+
+        await EventuallyAsync(async () => await SitesJsonAsync() is { } json && json.Contains("us-east-aggregator.obs.svc:18000", StringComparison.Ordinal)
+            && json.Contains("eu-west-aggregator.obs.svc:18000", StringComparison.Ordinal), "both sites in the central list");
+        var version = (await _client.CoreV1.ReadNamespacedConfigMapAsync("aperture-central-sites", "default", cancellationToken: Cancel)).Metadata.ResourceVersion;
+
+        // A change to a Site that leaves the list as it was does not rewrite it.
+        await _client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("{\"spec\":{\"replicas\":2}}", V1Patch.PatchType.MergePatch),
+            ApertureApi.Group, ApertureApi.Version, Ns, "sites", "eu-west", cancellationToken: Cancel);
+        await EventuallyAsync(async () => await ReplicasOfAsync("eu-west-aggregator") == 2, "the Site's change applied");
+        Assert.Equal(version, (await _client.CoreV1.ReadNamespacedConfigMapAsync("aperture-central-sites", "default", cancellationToken: Cancel)).Metadata.ResourceVersion);
+
+        await _client.CustomObjects.DeleteNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "sites", "us-east", cancellationToken: Cancel);
+        await EventuallyAsync(async () => await SitesJsonAsync() is { } json && !json.Contains("us-east", StringComparison.Ordinal), "the deleted site gone from the list");
+    }
+
+    private async Task<int?> ReplicasOfAsync(string name) =>
+        (await _client.AppsV1.ListNamespacedStatefulSetAsync(Ns, cancellationToken: Cancel)).Items.SingleOrDefault(s => s.Metadata.Name == name)?.Spec.Replicas;
+
+    private async Task<Site> SiteAsync() =>
+        ((JsonElement)await _client.CustomObjects.GetNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "sites", "eu-west", Cancel))
+            .Deserialize<Site>()!;
 }

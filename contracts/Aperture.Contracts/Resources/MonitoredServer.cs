@@ -61,6 +61,14 @@ public sealed class MonitoredServerStatus : ResourceStatus
     [JsonPropertyName("tokenSecretName")]
     public string? TokenSecretName { get; set; }
 
+    [JsonPropertyName("registeredSlug")]
+    [Description("The slug the server is registered under in the Site's runtime.")]
+    public string? RegisteredSlug { get; set; }
+
+    [JsonPropertyName("tokenSecretVersion")]
+    [Description("The resourceVersion of the token Secret last registered; a changed Secret is registered again.")]
+    public string? TokenSecretVersion { get; set; }
+
     [JsonPropertyName("lastSeen")]
     [Format("date-time")]
     public string? LastSeen { get; set; }

@@ -78,16 +78,20 @@ public sealed class ResourceCache<T>
 /// need a reconcile: lists, then watches from the list's resourceVersion (with bookmarks); after a
 /// dropped watch it watches again from the last version seen, and after 410 Gone it lists again.
 /// A change that leaves generation, deletion and finalizers as they were (a status update) is
-/// cached but not reported, so the operator's own status writes do not wake it up.
+/// cached but not reported, so the operator's own status writes do not wake it up; a watcher of
+/// owned workloads, whose status is the news, passes its own <paramref name="matters"/>.
 /// </summary>
 public sealed partial class ResourceWatcher<T>(
     IResourceSource<T> source,
     ResourceCache<T> cache,
     Action<string> changed,
     TimeProvider time,
-    ILogger logger)
+    ILogger logger,
+    Func<T, T, bool>? matters = null)
     where T : IKubernetesObject<V1ObjectMeta>
 {
+    private readonly Func<T, T, bool> _matters = matters ?? SpecChanged;
+
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -163,7 +167,7 @@ public sealed partial class ResourceWatcher<T>(
             case WatchEventType.Added:
             case WatchEventType.Modified:
                 var previous = cache.Set(obj);
-                if (previous is null || Matters(previous, obj))
+                if (previous is null || _matters(previous, obj))
                 {
                     changed(key);
                 }
@@ -174,7 +178,7 @@ public sealed partial class ResourceWatcher<T>(
         }
     }
 
-    private static bool Matters(T previous, T current) =>
+    private static bool SpecChanged(T previous, T current) =>
         previous.Metadata.Generation != current.Metadata.Generation
         || previous.Metadata.DeletionTimestamp != current.Metadata.DeletionTimestamp
         || !(previous.Metadata.Finalizers ?? []).SequenceEqual(current.Metadata.Finalizers ?? [])
@@ -212,4 +216,20 @@ public sealed class CustomResourceSource<T>(IKubernetes client, string plural) :
             yield return (type, ((JsonElement)item).Deserialize<T>(Json)!);
         }
     }
+}
+
+/// <summary>
+/// A built-in kind (a workload the operator owns), listed and watched in every namespace through
+/// the typed client's calls, narrowed by a label selector so the cache holds only the operator's objects.
+/// </summary>
+public sealed class ApiResourceSource<T>(
+    Func<string, CancellationToken, Task<(IReadOnlyList<T> Items, string ResourceVersion)>> list,
+    Func<string, string, Action<Exception>, CancellationToken, IAsyncEnumerable<(WatchEventType Type, T Object)>> watch,
+    string labelSelector) : IResourceSource<T>
+    where T : IKubernetesObject<V1ObjectMeta>
+{
+    public Task<(IReadOnlyList<T> Items, string ResourceVersion)> ListAsync(CancellationToken cancellationToken) => list(labelSelector, cancellationToken);
+
+    public IAsyncEnumerable<(WatchEventType Type, T Object)> WatchAsync(string resourceVersion, Action<Exception> onError, CancellationToken cancellationToken) =>
+        watch(labelSelector, resourceVersion, onError, cancellationToken);
 }

@@ -15,6 +15,9 @@ public static class SiteResources
     public const int HttpPort = 9090;
     public const int GrpcPort = 50051;
 
+    /// <summary>The site-local jobs API (jobs-api.md "Local API"), which the central API forwards to.</summary>
+    public const int JobsPort = 18000;
+
     public static string Name(Site site) => $"{site.Metadata.Name}-aggregator";
 
     public static string HeadlessName(Site site) => $"{Name(site)}-pods";
@@ -22,6 +25,10 @@ public static class SiteResources
     /// <summary>host:port of the HTTP API, as other components reach it.</summary>
     public static string Endpoint(Site site) =>
         string.Create(CultureInfo.InvariantCulture, $"{Name(site)}.{site.Metadata.NamespaceProperty}.svc:{HttpPort}");
+
+    /// <summary>The URL of the site-local jobs API, as the central API reaches it.</summary>
+    public static string JobsUrl(Site site) =>
+        string.Create(CultureInfo.InvariantCulture, $"http://{Name(site)}.{site.Metadata.NamespaceProperty}.svc:{JobsPort}");
 
     /// <summary>host:port of the gRPC ingest, as agents reach it.</summary>
     public static string GrpcEndpoint(Site site) =>
@@ -116,12 +123,14 @@ public static class SiteResources
                                 Image = string.IsNullOrEmpty(site.Spec.Image) ? defaultImage : site.Spec.Image,
                                 Args = ["--role", "aggregator", "--listen", "0.0.0.0",
                                     "--http-port", HttpPort.ToString(CultureInfo.InvariantCulture),
-                                    "--grpc-port", GrpcPort.ToString(CultureInfo.InvariantCulture)],
+                                    "--grpc-port", GrpcPort.ToString(CultureInfo.InvariantCulture),
+                                    "--jobs-port", JobsPort.ToString(CultureInfo.InvariantCulture)],
                                 Env = env,
                                 Ports =
                                 [
                                     new V1ContainerPort { Name = "http", ContainerPort = HttpPort, Protocol = "TCP" },
                                     new V1ContainerPort { Name = "grpc", ContainerPort = GrpcPort, Protocol = "TCP" },
+                                    new V1ContainerPort { Name = "jobs", ContainerPort = JobsPort, Protocol = "TCP" },
                                 ],
                                 LivenessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/healthz", Port = "http" }, PeriodSeconds = 10 },
                                 ReadinessProbe = new V1Probe { HttpGet = new V1HTTPGetAction { Path = "/readyz", Port = "http" }, PeriodSeconds = 5 },
@@ -175,6 +184,7 @@ public static class SiteResources
     [
         new() { Name = "http", Port = HttpPort, TargetPort = "http", Protocol = "TCP" },
         new() { Name = "grpc", Port = GrpcPort, TargetPort = "grpc", Protocol = "TCP", AppProtocol = "kubernetes.io/h2c" },
+        new() { Name = "jobs", Port = JobsPort, TargetPort = "jobs", Protocol = "TCP" },
     ];
 
     private static V1ResourceRequirements? Resources(ResourceRequirements? requirements)

@@ -14,21 +14,23 @@ namespace Aperture.Operator.Reconcilers;
 /// first deletes the runtime's rule. A changed spec replaces the rule (the API has no update), and
 /// a rule the runtime lost is registered again.
 /// </summary>
-public sealed class AlertRuleReconciler(IKubernetes client, SiteAlertApi alerts, TimeProvider time, TimeSpan notReadyPoll) : IReconciler<AlertRule>
+public sealed class AlertRuleReconciler(ApertureObjects objects, SiteAlertApi alerts, TimeProvider time, TimeSpan notReadyPoll) : IReconciler<AlertRule>
 {
+    private const string Plural = "alertrules";
+
     public const string Finalizer = "aperture.dev/alert-rule";
 
     public async Task<ReconcileResult> ReconcileAsync(string key, AlertRule? cached, CancellationToken cancellationToken)
     {
         // The rule's id lives in status, and registering twice leaves an orphan in the runtime: read the
         // resource as it is now rather than trust a cache that may not have seen the last status write.
-        var rule = cached is null ? null : await FreshAsync(cached, cancellationToken);
+        var rule = cached is null ? null : await objects.GetAsync<AlertRule>(cached.Metadata.NamespaceProperty, Plural, cached.Metadata.Name, cancellationToken);
         if (rule is null)
         {
             return new ReconcileResult.Success();
         }
 
-        var site = await SiteAsync(rule, cancellationToken);
+        var site = await objects.SiteAsync(rule.Metadata.NamespaceProperty, rule.Spec.SiteRef, cancellationToken);
         if (rule.Metadata.DeletionTimestamp is not null)
         {
             if (site is not null && rule.Status.RuleId is { } id)
@@ -43,14 +45,11 @@ public sealed class AlertRuleReconciler(IKubernetes client, SiteAlertApi alerts,
                 }
             }
 
-            await SetFinalizersAsync(rule, [.. (rule.Metadata.Finalizers ?? []).Where(f => f != Finalizer)], cancellationToken);
+            await objects.SetFinalizerAsync(rule, Plural, Finalizer, present: false, cancellationToken);
             return new ReconcileResult.Success();
         }
 
-        if (rule.Metadata.Finalizers?.Contains(Finalizer) != true)
-        {
-            await SetFinalizersAsync(rule, [.. rule.Metadata.Finalizers ?? [], Finalizer], cancellationToken);
-        }
+        await objects.SetFinalizerAsync(rule, Plural, Finalizer, present: true, cancellationToken);
 
         if (site is null)
         {
@@ -83,39 +82,6 @@ public sealed class AlertRuleReconciler(IKubernetes client, SiteAlertApi alerts,
         }
     }
 
-    private async Task<AlertRule?> FreshAsync(AlertRule rule, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return ((JsonElement)await client.CustomObjects.GetNamespacedCustomObjectAsync(
-                ApertureApi.Group, ApertureApi.Version, rule.Metadata.NamespaceProperty, "alertrules", rule.Metadata.Name, cancellationToken)).Deserialize<AlertRule>(Json);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
-
-    private async Task<Site?> SiteAsync(AlertRule rule, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var site = ((JsonElement)await client.CustomObjects.GetNamespacedCustomObjectAsync(
-                ApertureApi.Group, ApertureApi.Version, rule.Metadata.NamespaceProperty, "sites", rule.Spec.SiteRef.Name, cancellationToken)).Deserialize<Site>(Json)!;
-            return site.Metadata.DeletionTimestamp is null ? site : null;
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
-
-    private async Task SetFinalizersAsync(AlertRule rule, List<string> finalizers, CancellationToken cancellationToken) =>
-        await client.CustomObjects.PatchNamespacedCustomObjectAsync(
-            new V1Patch(JsonSerializer.Serialize(new { metadata = new { finalizers, resourceVersion = rule.Metadata.ResourceVersion } }), V1Patch.PatchType.MergePatch),
-            ApertureApi.Group, ApertureApi.Version, rule.Metadata.NamespaceProperty, "alertrules", rule.Metadata.Name,
-            fieldManager: ObjectMetadata.FieldManager, cancellationToken: cancellationToken);
-
     private async Task SetStatusAsync(AlertRule rule, string? ruleId, bool ready, string reason, string message, CancellationToken cancellationToken)
     {
         var conditions = Conditions.With(rule.Status.Conditions, Conditions.Ready, ready, reason, message, rule.Metadata.Generation, time);
@@ -125,14 +91,6 @@ public sealed class AlertRuleReconciler(IKubernetes client, SiteAlertApi alerts,
         }
 
         var status = new AlertRuleStatus { Conditions = conditions, RuleId = ruleId, ObservedGeneration = rule.Metadata.Generation };
-        await client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(
-            new V1Patch(JsonSerializer.Serialize(new { status }, Json), V1Patch.PatchType.MergePatch),
-            ApertureApi.Group, ApertureApi.Version, rule.Metadata.NamespaceProperty, "alertrules", rule.Metadata.Name,
-            fieldManager: ObjectMetadata.FieldManager, cancellationToken: cancellationToken);
+        await objects.PatchStatusAsync(rule, Plural, status, cancellationToken);
     }
-
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
-    };
 }

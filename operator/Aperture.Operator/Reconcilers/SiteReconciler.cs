@@ -16,6 +16,9 @@ public sealed record SiteReconcilerOptions
 
     /// <summary>How soon a Site that is not ready yet (pods starting, a Secret missing) is looked at again.</summary>
     public TimeSpan NotReadyPoll { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often a Ready MonitoredServer's last-seen time and snapshot count are read from its Site's runtime.</summary>
+    public TimeSpan ServerStatusPoll { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>
@@ -24,11 +27,17 @@ public sealed record SiteReconcilerOptions
 /// endpoint and a Ready condition. Children carry the Site as controller owner, so deleting the
 /// Site lets garbage collection remove them; no finalizer is needed.
 /// </summary>
-public sealed class SiteReconciler(IKubernetes client, SiteReconcilerOptions options, TimeProvider time, Func<Site, IReadOnlyList<AlertRule>>? alertRules = null)
+public sealed class SiteReconciler(
+    IKubernetes client, SiteReconcilerOptions options, TimeProvider time, Func<Site, IReadOnlyList<AlertRule>>? alertRules = null, CentralSitesPublisher? central = null)
     : IReconciler<Site>
 {
     public async Task<ReconcileResult> ReconcileAsync(string key, Site? site, CancellationToken cancellationToken)
     {
+        if (central is not null)
+        {
+            await central.PublishAsync(cancellationToken);
+        }
+
         if (site is null || site.Metadata.DeletionTimestamp is not null)
         {
             return new ReconcileResult.Success();

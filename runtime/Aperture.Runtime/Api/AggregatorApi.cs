@@ -23,20 +23,17 @@ public static class AggregatorApi
         {
             using var body = new MemoryStream();
             await request.Body.CopyToAsync(body, cancellationToken);
-            PushRequest push;
-            try
+            var push = body.GetBuffer().AsMemory(0, (int)body.Length);
+            if (request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) == true)
             {
-                push = request.ContentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) == true
-                    ? JsonParser.Default.Parse<PushRequest>(System.Text.Encoding.UTF8.GetString(body.GetBuffer(), 0, (int)body.Length))
-                    : PushRequest.Parser.ParseFrom(body.GetBuffer(), 0, (int)body.Length);
-            }
-            catch (InvalidProtocolBufferException e)
-            {
-                throw new InvalidRequestException("body", $"the body is not a valid PushRequest: {e.Message}");
-            }
-            catch (InvalidJsonException e)
-            {
-                throw new InvalidRequestException("body", $"the body is not a valid PushRequest: {e.Message}");
+                try
+                {
+                    push = JsonParser.Default.Parse<PushRequest>(System.Text.Encoding.UTF8.GetString(push.Span)).ToByteArray();
+                }
+                catch (Exception e) when (e is InvalidJsonException or InvalidProtocolBufferException)
+                {
+                    throw new InvalidRequestException("body", $"the body is not a valid PushRequest: {e.Message}");
+                }
             }
 
             var response = await ingestor.PushAsync(push, cancellationToken);

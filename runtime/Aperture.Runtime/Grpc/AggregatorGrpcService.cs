@@ -7,13 +7,18 @@ using ProtoStack = Aperture.Contracts.Grpc.Stack;
 
 namespace Aperture.Runtime.Grpc;
 
-/// <summary>The aggregator's gRPC service: ingest and the same reads as the HTTP API.</summary>
-public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries queries) : Aggregator.AggregatorBase
+/// <summary>The aggregator's gRPC service: ingest and the same reads as the HTTP API (bound by <see cref="AggregatorGrpcMethods"/>).</summary>
+public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries queries)
 {
-    public override Task<PushResponse> Push(PushRequest request, ServerCallContext context) =>
-        ingestor.PushAsync(request, context.CancellationToken);
+    public async Task<PushResponse> Push(PushPayload request, ServerCallContext context)
+    {
+        using (request)
+        {
+            return await ingestor.PushAsync(request.Memory, context.CancellationToken);
+        }
+    }
 
-    public override Task<QueryResponse> Query(QueryRequest request, ServerCallContext context)
+    public Task<QueryResponse> Query(QueryRequest request, ServerCallContext context)
     {
         var query = ToQuery(request.AgentId, request.TimeStartNs, request.TimeEndNs, request.Limit, request.EventType);
         var response = new QueryResponse();
@@ -21,7 +26,7 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
         return Task.FromResult(response);
     }
 
-    public override async Task<QueryResponse> QueryStorage(QueryStorageRequest request, ServerCallContext context)
+    public async Task<QueryResponse> QueryStorage(QueryStorageRequest request, ServerCallContext context)
     {
         var query = ToQuery(request.AgentId, request.TimeStartNs, request.TimeEndNs, request.Limit, request.EventType);
         var response = new QueryResponse();
@@ -29,7 +34,7 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
         return response;
     }
 
-    public override async Task<AggregateResponse> Aggregate(AggregateRequest request, ServerCallContext context)
+    public async Task<AggregateResponse> Aggregate(AggregateRequest request, ServerCallContext context)
     {
         var query = ToQuery(request.AgentId, request.TimeStartNs, request.TimeEndNs, request.Limit, request.EventType);
         var aggregate = await queries.AggregateAsync(query, request.Source, context.CancellationToken);
@@ -44,7 +49,7 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
         };
     }
 
-    public override async Task<DiffResponse> Diff(DiffRequest request, ServerCallContext context)
+    public async Task<DiffResponse> Diff(DiffRequest request, ServerCallContext context)
     {
         var windows = ProfilingRequests.ToDiffWindows(new DiffRequestJson(
             request.BaselineAgentId, Time(request.BaselineStartNs, "baseline_start_ns"), Time(request.BaselineEndNs, "baseline_end_ns"),

@@ -32,6 +32,7 @@ public static class RuntimeApplication
         ["--clickhouse"] = "Aperture:ClickHouse:ConnectionString",
         ["--clickhouse-database"] = "Aperture:ClickHouse:Database",
         ["--redis"] = "Aperture:Redis:ConnectionString",
+        ["--config"] = "Aperture:ConfigFile",
     };
 
     public static string Version { get; } =
@@ -42,6 +43,14 @@ public static class RuntimeApplication
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.AddEnvironmentVariables();
         builder.Configuration.AddCommandLine(args, Switches);
+        if (builder.Configuration["Aperture:ConfigFile"] is { Length: > 0 } file)
+        {
+            // A JSON file of settings (the central runtime's site list, from the operator's ConfigMap),
+            // read again when it changes; the environment and the command line still win over it.
+            builder.Configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: true);
+            builder.Configuration.AddEnvironmentVariables();
+            builder.Configuration.AddCommandLine(args, Switches);
+        }
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 
         builder.Services.AddSingleton(TimeProvider.System);
@@ -142,6 +151,7 @@ public static class RuntimeApplication
             services.AddHostedService<ClickHouseBatchWriter>();
         }
 
+        services.AddSingleton<global::Grpc.AspNetCore.Server.Model.IServiceMethodProvider<AggregatorGrpcService>, AggregatorGrpcMethods>();
         services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = profiling.MaxRequestBytes;

@@ -58,7 +58,7 @@ public sealed partial class ClickHouseBatchWriter(
         }
     }
 
-    /// <summary>Takes batches until enough rows wait or the flush interval since the first has passed.</summary>
+    /// <summary>Takes batches until enough rows wait, the flush interval since the first has passed, or none came for the idle time.</summary>
     private async Task CollectAsync(List<ProfileBatch> pending, CancellationToken stoppingToken)
     {
         var rows = 0;
@@ -78,7 +78,7 @@ public sealed partial class ClickHouseBatchWriter(
             }
 
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-            wait.CancelAfter(remaining);
+            wait.CancelAfter(remaining < options.Value.FlushIdle ? remaining : options.Value.FlushIdle);
             try
             {
                 if (!await queue.Reader.WaitToReadAsync(wait.Token))

@@ -26,6 +26,13 @@ public sealed class ProfilingOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
     public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// …or when no batch has come for this long: the end of a burst is stored at once instead of
+    /// waiting out the interval, while a steady stream still makes large inserts.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.001", "00:10:00")]
+    public TimeSpan FlushIdle { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>The longest wait between retries of a failed flush.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(30);

@@ -12,7 +12,7 @@ using StackExchange.Redis;
 namespace Aperture.Runtime.Profiling;
 
 /// <summary>
-/// Takes pushed batches: validates them, refuses a replay of a batch already taken (by agent and
+/// Takes pushed batches (a PushRequest's protobuf bytes): validates them, refuses a replay of a batch already taken (by agent and
 /// sequence, remembered in Redis), holds the batch in the buffer and queues it for storage. A
 /// batch is acknowledged once it is in the buffer; see the README for what a crash can lose.
 /// </summary>
@@ -28,12 +28,12 @@ public sealed partial class PushIngestor(
 {
     private long _lastReceivedNs;
 
-    public async Task<PushResponse> PushAsync(PushRequest request, CancellationToken cancellationToken)
+    public async Task<PushResponse> PushAsync(ReadOnlyMemory<byte> request, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var batch = PushBatchConverter.ToBatch(request, options.Value, NextReceivedNs(), stacksHeld);
+            var batch = PushRequestReader.Read(request.Span, options.Value, NextReceivedNs(), stacksHeld);
             if (await claims.ClaimAsync(batch.AgentId, batch.Sequence, cancellationToken) == PushClaims.Outcome.Duplicate)
             {
                 stats.PushSucceeded(0);

@@ -12,6 +12,26 @@ public sealed class IngestFaultTests
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
     [Fact]
+    public async Task The_end_of_a_burst_is_stored_when_pushes_stop_not_when_the_flush_interval_ends()
+    {
+        // An interval and a row count the test never reaches: only the idle rule can flush.
+        await using var runtime = await RuntimeEnvironment.StartAsync(
+            Hosting.RuntimeOptions.AggregatorRole,
+            "--Aperture:Profiling:FlushInterval=00:10:00",
+            "--Aperture:Profiling:FlushRows=10000000",
+            "--Aperture:Profiling:FlushIdle=00:00:00.200");
+        using var channel = runtime.GrpcChannel();
+        var client = new Aggregator.AggregatorClient(channel);
+        var agent = Agent("burst");
+        for (var sequence = 1UL; sequence <= 5; sequence++)
+        {
+            Assert.True((await client.PushAsync(Batch(agent, sequence, Cpu(T0 + (long)sequence, 2, "main", "burst")), cancellationToken: Cancel)).Accepted);
+        }
+
+        await WaitForStorageAsync(runtime.Http, agent, 10, Cancel);
+    }
+
+    [Fact]
     public async Task A_full_buffer_drops_the_batch_counts_it_and_tells_the_agent_then_recovers()
     {
         await using var runtime = await RuntimeEnvironment.StartAsync(
