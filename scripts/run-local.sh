@@ -77,6 +77,10 @@ Aperture is running (Ctrl-C stops it):
   logs             $DATA/logs/
   node agent       http://127.0.0.1:$AGENT_PORT   (/healthz, /ready, /status, /status/collectors, /metrics; config $AGENT_DIR/agent.yaml)
   job sidecar      http://127.0.0.1:$SIDECAR_PORT   (POST /v1/ingest/events, /v1/ingest/events:batch; GET /v1/healthz)
+  server monitoring http://127.0.0.1:$HTTP_PORT/api/servers/, /api/metrics/latest/, /api/metrics/history/
+                   (open here: no login, admin token or API key is configured); register a server with
+                   dotnet $BIN_RUNTIME register-server my-box --name "My box" --redis 127.0.0.1:$REDIS_PORT
+                   and let its agent POST to /api/ingest/servers/my-box/metrics/ with the printed token
 
 MSG
 wait -n "${pids[@]}" || true

@@ -1,6 +1,6 @@
 using Aperture.Benchmarks;
 
-// Each harness prints its figures; 'all' runs every one. Usage: Aperture.Benchmarks [all|clickhouse-insert|profiling-ingest|aggregate-latency|operator] [rows]
+// Each harness prints its figures; 'all' runs every one. Usage: Aperture.Benchmarks [all|clickhouse-insert|profiling-ingest|aggregate-latency|servers-history|operator] [rows]
 var which = args.Length > 0 ? args[0] : "all";
 var rows = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000;
 Console.WriteLine($"# Aperture benchmarks on {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}");
@@ -11,6 +11,7 @@ switch (which)
         // Three million samples, so that the last flush interval is a small part of the figure.
         await ProfilingIngestBenchmark.RunAsync(args.Length > 1 ? rows : 3_000_000);
         await AggregateLatencyBenchmark.RunAsync(10_000_000);
+        await ServersHistoryBenchmark.RunAsync(7);
         await OperatorConvergenceBenchmark.RunAsync(1000, TimeSpan.FromSeconds(60));
         break;
     case "operator":
@@ -24,6 +25,10 @@ switch (which)
         break;
     case "aggregate-latency":
         await AggregateLatencyBenchmark.RunAsync(args.Length > 1 ? rows : 10_000_000);
+        break;
+    case "servers-history":
+        // The optional argument is the number of days of 2-second samples (7 by default).
+        await ServersHistoryBenchmark.RunAsync(args.Length > 1 ? rows : 7);
         break;
     default:
         await Console.Error.WriteLineAsync($"unknown benchmark '{which}'");

@@ -46,6 +46,12 @@ public sealed class ServerSnapshotStore(ClickHouseClient client, string database
         "bottleneck", "bottleneck_confidence",
     ];
 
+    private const string HistoryColumns =
+        "toUnixTimestamp64Milli(collected_at), cpu_usage_percent, cpu_iowait_percent, memory_percent, swap_percent, " +
+        "disk_read_bps, disk_write_bps, disk_util_percent, network_rx_bps, network_tx_bps, gpu_top_util_percent, " +
+        "toString(bottleneck), gpu_index, gpu_util_percent, gpu_memory_percent, gpu_temperature_c, " +
+        "dev_name, dev_read_bps, dev_write_bps, dev_util_percent";
+
     private string Table => $"`{database}`.server_snapshots";
 
     /// <summary>
@@ -178,10 +184,17 @@ public sealed class ServerSnapshotStore(ClickHouseClient client, string database
         }
     }
 
+    /// <summary>Buckets at least this wide read the one-per-minute table (migration 5) instead of every snapshot.</summary>
+    public const long MinutelyBucketMs = 60_000;
+
     /// <summary>
-    /// The server's snapshots since <paramref name="since"/>, every stride-th by collection time, with
-    /// the stride chosen so at most <paramref name="maxPoints"/> come back. ClickHouse picks the
-    /// timestamps (row_number over the time column alone) and reads only those rows' columns.
+    /// The server's snapshots since <paramref name="since"/>, downsampled in ClickHouse to at most
+    /// <paramref name="maxPoints"/>: when the window holds more samples, its time span is cut into
+    /// <paramref name="maxPoints"/> equal buckets and the first snapshot of each bucket is read
+    /// (the selection reads only the time column; full rows are read for the chosen snapshots
+    /// alone). Buckets of a minute or more select from <c>server_snapshots_minutely</c>, which holds
+    /// each server's first snapshot of every minute. The stride reported is the window's samples per
+    /// point, <c>ceil(samples / maxPoints)</c>; 1 when nothing was dropped.
     /// </summary>
     public async Task<History> HistoryAsync(long serverId, DateTimeOffset since, int maxPoints, CancellationToken cancellationToken)
     {
@@ -189,35 +202,52 @@ public sealed class ServerSnapshotStore(ClickHouseClient client, string database
         parameters.AddParameter("tenant", tenant);
         parameters.AddParameter("server", (ulong)serverId);
         parameters.AddParameter("since", since.ToUnixTimeMilliseconds());
+        parameters.AddParameter("max_points", (ulong)maxPoints);
         const string window = "tenant = {tenant:String} AND server_id = {server:UInt64} AND collected_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')";
-        var samples = Convert.ToInt64(
-            await client.ExecuteScalarAsync($"SELECT count() FROM {Table} WHERE {window}", parameters, cancellationToken: cancellationToken),
-            System.Globalization.CultureInfo.InvariantCulture);
+        long samples = 0, firstMs = 0, lastMs = 0;
+        using (var stats = await client.ExecuteReaderAsync(
+            $"SELECT count(), toInt64(min(toUnixTimestamp64Milli(collected_at))), toInt64(max(toUnixTimestamp64Milli(collected_at))) FROM {Table} WHERE {window}",
+            parameters, cancellationToken: cancellationToken))
+        {
+            if (await stats.ReadAsync(cancellationToken))
+            {
+                samples = Convert.ToInt64(stats.GetValue(0), System.Globalization.CultureInfo.InvariantCulture);
+                firstMs = stats.GetFieldValue<long>(1);
+                lastMs = stats.GetFieldValue<long>(2);
+            }
+        }
+
         if (samples == 0)
         {
             return new History([], 1, 0);
         }
 
+        string sql;
         var stride = (int)Math.Max(1, (samples + maxPoints - 1) / maxPoints);
-        parameters.AddParameter("stride", (ulong)stride);
-        parameters.AddParameter("max_points", (ulong)maxPoints);
-        var sql = $$"""
-            SELECT toUnixTimestamp64Milli(collected_at), cpu_usage_percent, cpu_iowait_percent, memory_percent, swap_percent,
-                   disk_read_bps, disk_write_bps, disk_util_percent, network_rx_bps, network_tx_bps, gpu_top_util_percent,
-                   toString(bottleneck), gpu_index, gpu_util_percent, gpu_memory_percent, gpu_temperature_c,
-                   dev_name, dev_read_bps, dev_write_bps, dev_util_percent
-            FROM {{Table}}
-            WHERE {{window}} AND collected_at IN (
-                SELECT collected_at FROM (
-                    SELECT collected_at, row_number() OVER (ORDER BY collected_at) AS n
-                    FROM {{Table}}
+        if (samples <= maxPoints)
+        {
+            sql = $"SELECT {HistoryColumns} FROM {Table} WHERE {window} ORDER BY collected_at LIMIT {{max_points:UInt64}}";
+        }
+        else
+        {
+            // ceil((span + 1) / maxPoints): the buckets from the first sample cover the last one in maxPoints.
+            var bucketMs = Math.Max(1, (lastMs - firstMs + maxPoints) / maxPoints);
+            var source = bucketMs >= MinutelyBucketMs ? $"`{database}`.server_snapshots_minutely" : Table;
+            parameters.AddParameter("first", firstMs);
+            parameters.AddParameter("bucket", bucketMs);
+            sql = $$"""
+                SELECT {{HistoryColumns}}
+                FROM {{source}}
+                WHERE {{window}} AND collected_at IN (
+                    SELECT min(collected_at) FROM {{source}}
                     WHERE {{window}}
+                    GROUP BY intDiv(toUnixTimestamp64Milli(collected_at) - {first:Int64}, {bucket:Int64})
                 )
-                WHERE (n - 1) % {stride:UInt64} = 0
-            )
-            ORDER BY collected_at
-            LIMIT {max_points:UInt64}
-            """;
+                ORDER BY collected_at
+                LIMIT {max_points:UInt64}
+                """;
+        }
+
         var points = new List<HistoryPoint>(Math.Min(maxPoints, (int)samples));
         using var reader = await client.ExecuteReaderAsync(sql, parameters, cancellationToken: cancellationToken);
         while (await reader.ReadAsync(cancellationToken))

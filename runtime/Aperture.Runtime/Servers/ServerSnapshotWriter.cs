@@ -85,10 +85,14 @@ public sealed partial class ServerSnapshotWriter(
             try
             {
                 await store.WriteAsync(pending, token, stoppingToken);
+                ServerMetrics.FlushTotal.WithLabels("ok").Inc();
+                ServerMetrics.FlushedTotal.Inc(pending.Count);
+                ServerMetrics.Queued.Set(queue.Reader.Count);
                 return;
             }
             catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
             {
+                ServerMetrics.FlushTotal.WithLabels("error").Inc();
                 LogFlushFailed(pending.Count, attempt, e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * delay.TotalMilliseconds), time, stoppingToken);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));

@@ -13,7 +13,21 @@ public static class ServersApi
 
     public static IEndpointRouteBuilder MapServersApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapPost(IngestPrefix + "{slug}/metrics/", IngestAsync);
+        routes.MapPost(IngestPrefix + "{slug}/metrics/", IngestAsync).AddEndpointFilter(async (context, next) =>
+        {
+            try
+            {
+                var result = await next(context);
+                var status = result is IStatusCodeHttpResult { StatusCode: { } code } ? code : StatusCodes.Status200OK;
+                ServerMetrics.IngestTotal.WithLabels(status.ToString(System.Globalization.CultureInfo.InvariantCulture)).Inc();
+                return result;
+            }
+            catch (InvalidRequestException)
+            {
+                ServerMetrics.IngestTotal.WithLabels("400").Inc();
+                throw;
+            }
+        });
 
         var dashboard = routes.MapGroup(string.Empty).AddEndpointFilter(async (context, next) =>
             await context.HttpContext.RequestServices.GetRequiredService<DashboardAccess>().CheckAsync(context.HttpContext) ?? await next(context));

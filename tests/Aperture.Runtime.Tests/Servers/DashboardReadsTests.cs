@@ -76,60 +76,82 @@ public sealed class DashboardReadsTests
     public async Task History_is_downsampled_in_ClickHouse_to_at_most_the_maximum_points()
     {
         await using var runtime = await RuntimeEnvironment.StartAsync(
-            Hosting.RuntimeOptions.AggregatorRole, "--Aperture:Servers:MaxHistoryPoints=100", "--Aperture:Servers:MaxHistoryMinutes=120");
+            Hosting.RuntimeOptions.AggregatorRole, "--Aperture:Servers:MaxHistoryPoints=100", "--Aperture:Servers:MaxHistoryMinutes=240");
         var http = runtime.Http;
         var (server, _) = await PutServerAsync(http, "dense", new { name = "Dense" });
         var id = server.GetProperty("id").GetInt64();
 
-        // 1,800 samples two seconds apart: the last hour, written as the runtime writes them.
-        const int samples = 1_800;
+        // 3,600 samples two seconds apart: the last two hours, written as the runtime writes them.
+        const int samples = 3_600;
         var end = Now;
+        var start = end.AddSeconds(-2 * (samples - 1));
         using (var client = new ClickHouseClient(runtime.ClickHouse.ConnectionString))
         {
             var store = new ServerSnapshotStore(client, runtime.Database);
-            var snapshots = Enumerable.Range(0, samples).Select(i => Snapshot(id, (ulong)i + 1, end.AddSeconds(-2 * (samples - 1 - i)), i)).ToList();
+            var snapshots = Enumerable.Range(0, samples).Select(i => Snapshot(id, (ulong)i + 1, start.AddSeconds(2 * i), i)).ToList();
             await store.WriteAsync(snapshots, "history-test", Cancel);
         }
 
-        (int Stride, int Points, JsonElement Body) Read(JsonElement body) =>
-            (body.GetProperty("stride").GetInt32(), body.GetProperty("point_count").GetInt32(), body);
+        async Task<(int Stride, long Samples, List<JsonElement> Points, List<DateTimeOffset> Times, JsonElement Body)> ReadAsync(string query)
+        {
+            var (status, body) = await GetAsync(http, "/api/metrics/history/?server=dense&" + query);
+            Assert.Equal(HttpStatusCode.OK, status);
+            var points = body.GetProperty("points").EnumerateArray().ToList();
+            Assert.Equal(points.Count, body.GetProperty("point_count").GetInt32());
+            Assert.InRange(points.Count, 1, 100);
+            var times = points.Select(p => DateTimeOffset.Parse(p.GetProperty("collected_at").GetString()!, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(times.Order(), times);
+            var count = body.GetProperty("sample_count").GetInt64();
+            var stride = body.GetProperty("stride").GetInt32();
+            Assert.Equal((int)Math.Max(1, (count + 99) / 100), stride);
+            // Every point is a stored snapshot with its own values: sample i has CPU i % 100 and reads i kB/s on nvme1n1.
+            foreach (var (point, time) in points.Zip(times))
+            {
+                var i = (int)((time - start).TotalSeconds / 2);
+                Assert.Equal(start.AddSeconds(2 * i), time);
+                Assert.Equal(i % 100, point.GetProperty("cpu_usage_percent").GetDouble());
+                Assert.Equal(i * 1000.0, point.GetProperty("disks")[1].GetProperty("read_bps").GetDouble());
+            }
 
-        var all = Read((await GetAsync(http, "/api/metrics/history/?server=dense&minutes=61")).Body);
-        Assert.Equal(18, all.Stride);
-        Assert.Equal(100, all.Points);
-        Assert.Equal(all.Points, all.Body.GetProperty("points").GetArrayLength());
-        var points = all.Body.GetProperty("points").EnumerateArray().ToList();
-        var times = points.Select(p => DateTimeOffset.Parse(p.GetProperty("collected_at").GetString()!, System.Globalization.CultureInfo.InvariantCulture)).ToList();
-        Assert.Equal(times.Order(), times);
-        // Every 18th sample from the oldest: 36 seconds apart.
-        Assert.All(times.Zip(times.Skip(1)), pair => Assert.Equal(TimeSpan.FromSeconds(36), pair.Second - pair.First));
-        Assert.Equal(end.AddSeconds(-2 * (samples - 1)), times[0]);
+            return (stride, count, points, times, body);
+        }
 
-        var first = points[0];
-        Assert.Equal(0.0, first.GetProperty("cpu_usage_percent").GetDouble());
+        // An hour: ~1,830 samples into 100 buckets of ~36.6 s, the first sample of each.
+        var hour = await ReadAsync("minutes=61");
+        Assert.InRange(hour.Samples, 1_800, 1_831);
+        Assert.Equal(19, hour.Stride);
+        Assert.InRange(hour.Points.Count, 99, 100);
+        Assert.All(hour.Times.Zip(hour.Times.Skip(1)), pair => Assert.InRange((pair.Second - pair.First).TotalSeconds, 34, 40));
+
+        var first = hour.Points[0];
         Assert.Equal(["collected_at", "cpu_usage_percent", "cpu_iowait_percent", "memory_percent", "swap_percent", "disk_read_bps", "disk_write_bps",
             "disk_util_percent", "network_rx_bps", "network_tx_bps", "gpu_top_util_percent", "bottleneck", "gpus", "disks"], first.EnumerateObject().Select(p => p.Name));
         Assert.Equal(["gpu_index", "utilization_gpu_percent", "memory_percent", "temperature_c"], first.GetProperty("gpus")[0].EnumerateObject().Select(p => p.Name));
         Assert.Equal(["device", "read_bps", "write_bps", "util_percent"], first.GetProperty("disks")[0].EnumerateObject().Select(p => p.Name));
         Assert.Equal([0, 1], first.GetProperty("gpus").EnumerateArray().Select(g => g.GetProperty("gpu_index").GetInt32()));
         Assert.Equal(["nvme0n1", "nvme1n1"], first.GetProperty("disks").EnumerateArray().Select(d => d.GetProperty("device").GetString()));
-        var tenth = points[10];
-        Assert.Equal(180 % 100, tenth.GetProperty("cpu_usage_percent").GetDouble());
-        Assert.Equal(180.0 * 1000, tenth.GetProperty("disks")[1].GetProperty("read_bps").GetDouble());
 
-        // Ten minutes hold 300 samples (the newest is at 'end'): stride 3, 100 points.
-        var tenMinutes = Read((await GetAsync(http, "/api/metrics/history/?server=dense&minutes=10")).Body);
-        Assert.Equal(3, tenMinutes.Stride);
-        Assert.InRange(tenMinutes.Points, 99, 100);
+        // Two hours: buckets of ~72 s come from the one-per-minute table, whose rows are each minute's first sample.
+        var twoHours = await ReadAsync("minutes=121");
+        Assert.Equal(samples, twoHours.Samples);
+        Assert.Equal(36, twoHours.Stride);
+        Assert.InRange(twoHours.Points.Count, 90, 100);
+        Assert.All(twoHours.Times, t => Assert.True(t.Second < 2, $"{t:O} is not the first sample of its minute"));
+
+        // Ten minutes hold ~300 samples: ~100 points.
+        var tenMinutes = await ReadAsync("minutes=10");
+        Assert.InRange(tenMinutes.Stride, 3, 4);
+        Assert.InRange(tenMinutes.Points.Count, 95, 100);
 
         // A short window needs no striding; the window is clamped to 1..MaxHistoryMinutes.
-        var oneMinute = Read((await GetAsync(http, "/api/metrics/history/?server=dense&minutes=0")).Body);
+        var oneMinute = await ReadAsync("minutes=0");
         Assert.Equal(1, oneMinute.Body.GetProperty("minutes").GetInt32());
         Assert.Equal(1, oneMinute.Stride);
-        Assert.InRange(oneMinute.Points, 29, 31);
-        var clamped = Read((await GetAsync(http, "/api/metrics/history/?server=dense&minutes=100000")).Body);
-        Assert.Equal(120, clamped.Body.GetProperty("minutes").GetInt32());
-        Assert.Equal(100, clamped.Points);
+        Assert.Equal(oneMinute.Samples, oneMinute.Points.Count);
+        Assert.InRange(oneMinute.Points.Count, 28, 31);
+        var clamped = await ReadAsync("minutes=100000");
+        Assert.Equal(240, clamped.Body.GetProperty("minutes").GetInt32());
+        Assert.Equal(samples, clamped.Samples);
         Assert.Equal(HttpStatusCode.BadRequest, (await GetAsync(http, "/api/metrics/history/?minutes=many")).Status);
     }
 

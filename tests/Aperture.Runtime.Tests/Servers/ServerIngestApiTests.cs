@@ -119,6 +119,12 @@ public sealed class ServerIngestApiTests(ServersFixture fixture) : IClassFixture
 
         var (_, server) = await GetAsync(Http, "/api/admin/servers/ingest-errors");
         Assert.Equal(0, server.GetProperty("server").GetProperty("snapshot_count").GetInt64());
+
+        var metrics = await Http.GetStringAsync("/metrics", Cancel);
+        foreach (var status in new[] { "400", "401", "403", "404" })
+        {
+            Assert.Contains($"aperture_server_ingest_total{{status=\"{status}\"}}", metrics, StringComparison.Ordinal);
+        }
     }
 
     [Fact]
