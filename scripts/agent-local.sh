@@ -18,22 +18,18 @@ if [[ -z "$server_token" && -s "$TOKEN_FILE" ]]; then
   server_token="$(cat "$TOKEN_FILE")"
 fi
 if [[ -z "$server_token" ]]; then
-  # The runtime has the command only once server monitoring is built; look before running it, as an
-  # older runtime would take the words for settings and start a second server.
-  if grep -qaP 'r\x00e\x00g\x00i\x00s\x00t\x00e\x00r\x00-\x00s\x00e\x00r\x00v\x00e\x00r' "$BIN_RUNTIME" 2>/dev/null; then
-    register() { timeout 60 dotnet "$BIN_RUNTIME" register-server "$SERVER_SLUG" --name "$(hostname)" --hostname "$(hostname)" --redis "127.0.0.1:$REDIS_PORT" "$@" 2>>"$DATA/logs/agent.log"; }
-    out="$(register || true)"
-    server_token="$(sed -n 's/^token: //p' <<<"$out" | head -n1)"
-    if [[ -z "$server_token" ]]; then # registered by an earlier run whose token file is gone
-      server_token="$(register --rotate-token | sed -n 's/^token: //p' | head -n1 || true)"
-    fi
-    if [[ -n "$server_token" ]]; then
-      (umask 077; printf '%s' "$server_token" >"$TOKEN_FILE")
-    fi
+  register() { timeout 60 dotnet "$BIN_RUNTIME" register-server "$SERVER_SLUG" --name "$(hostname)" --hostname "$(hostname)" --redis "127.0.0.1:$REDIS_PORT" "$@" 2>>"$DATA/logs/agent.log"; }
+  out="$(register || true)"
+  server_token="$(sed -n 's/^token: //p' <<<"$out" | head -n1)"
+  if [[ -z "$server_token" ]]; then # registered by an earlier run whose token file is gone
+    server_token="$(register --rotate-token | sed -n 's/^token: //p' | head -n1 || true)"
+  fi
+  if [[ -n "$server_token" ]]; then
+    (umask 077; printf '%s' "$server_token" >"$TOKEN_FILE")
   fi
 fi
 if [[ -z "$server_token" ]]; then
-  echo "aperture: agent: no server token configured and this runtime cannot register one (register-server); host samples are collected but not exported"
+  echo "aperture: agent: registering this host with the runtime failed (see $DATA/logs/agent.log); host samples are collected but not exported"
 fi
 
 cat >"$AGENT_DIR/agent.yaml" <<YAML
