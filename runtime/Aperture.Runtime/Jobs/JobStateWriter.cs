@@ -1,0 +1,272 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Threading.Channels;
+using Aperture.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Aperture.Runtime.Jobs;
+
+/// <summary>
+/// The one reader of the ingest queue: takes accepted events in batches, folds them into their jobs'
+/// states (loading states it does not hold from ClickHouse, one query per batch), and writes the
+/// events and the changed states to ClickHouse. A failed write is retried with backoff under the same
+/// deduplication token until ClickHouse takes it, so an acknowledged event is not lost to a hiccup.
+/// Reads wait on <see cref="WaitStoredAsync"/> for what was acknowledged before them.
+/// </summary>
+public sealed partial class JobStateWriter(
+    Channel<QueuedEvent> queue,
+    JobStore store,
+    IOptions<JobsOptions> options,
+    TimeProvider time,
+    ILogger<JobStateWriter> logger) : BackgroundService
+{
+    private static readonly JsonSerializerOptions StateJson = new(JsonSerializerDefaults.General);
+
+    private readonly Dictionary<(string Site, string Type, string Id), JobState> _states = [];
+    private readonly Lock _signalLock = new();
+    private TaskCompletionSource _stored = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _flushRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ulong _storedThrough;
+
+    /// <summary>The stream id through which every accepted event is stored.</summary>
+    public ulong StoredThrough => Volatile.Read(ref _storedThrough);
+
+    /// <summary>Waits until every event up to <paramref name="streamId"/> is stored, asking for a flush now.</summary>
+    /// <exception cref="TimeoutException">Storage did not take them within the read timeout.</exception>
+    public async Task WaitStoredAsync(ulong streamId, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + options.Value.ReadTimeout;
+        while (StoredThrough < streamId)
+        {
+            Task stored;
+            lock (_signalLock)
+            {
+                stored = _stored.Task;
+                _flushRequested.TrySetResult();
+            }
+
+            if (StoredThrough >= streamId)
+            {
+                return;
+            }
+
+            var remaining = deadline - time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero)
+            {
+                throw new TimeoutException($"events accepted before this read were not stored within {options.Value.ReadTimeout.TotalSeconds:0.#} s");
+            }
+
+            try
+            {
+                await stored.WaitAsync(remaining, time, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                // Checked at the top of the loop.
+            }
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<QueuedEvent>();
+        try
+        {
+            while (await queue.Reader.WaitToReadAsync(stoppingToken))
+            {
+                await CollectAsync(batch, stoppingToken);
+                await ProcessAsync(batch, stoppingToken);
+                batch.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down: one last bounded attempt for what is waiting.
+            while (queue.Reader.TryRead(out var e))
+            {
+                batch.Add(e);
+            }
+
+            if (batch.Count > 0)
+            {
+                using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                try
+                {
+                    await ProcessOnceAsync(batch, Guid.NewGuid().ToString("N"), last.Token);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    LogLostAtShutdown(batch.Count, e.Message);
+                }
+            }
+        }
+    }
+
+    /// <summary>Takes events until enough wait, the flush interval since the first has passed, or a read asks for a flush.</summary>
+    private async Task CollectAsync(List<QueuedEvent> batch, CancellationToken stoppingToken)
+    {
+        var limit = options.Value.FlushEvents;
+        var deadline = time.GetUtcNow() + options.Value.FlushInterval;
+        while (true)
+        {
+            while (batch.Count < limit && queue.Reader.TryRead(out var e))
+            {
+                batch.Add(e);
+            }
+
+            Task flushRequested;
+            lock (_signalLock)
+            {
+                flushRequested = _flushRequested.Task;
+            }
+
+            var remaining = deadline - time.GetUtcNow();
+            if (batch.Count >= limit || remaining <= TimeSpan.Zero || flushRequested.IsCompleted)
+            {
+                return;
+            }
+
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            var more = queue.Reader.WaitToReadAsync(wait.Token).AsTask();
+            var done = await Task.WhenAny(more, flushRequested, Task.Delay(remaining, time, wait.Token));
+            await wait.CancelAsync();
+            stoppingToken.ThrowIfCancellationRequested();
+            if (done == more && more.IsCompletedSuccessfully && !await more)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task ProcessAsync(List<QueuedEvent> batch, CancellationToken stoppingToken)
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var delay = TimeSpan.FromMilliseconds(100);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await ProcessOnceAsync(batch, token, stoppingToken);
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
+            {
+                JobsMetrics.Writes.WithLabels("error").Inc();
+                LogWriteFailed(batch.Count, attempt, delay, e.Message);
+                // Full jitter keeps many sites from retrying against ClickHouse in step.
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * delay.TotalMilliseconds), time, stoppingToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.Value.MaxRetryDelay.Ticks));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Folds the batch into its states and writes them. When the write fails, the states it changed
+    /// are forgotten, so the retry reads them back as stored and folds the same events again.
+    /// </summary>
+    private async Task ProcessOnceAsync(List<QueuedEvent> batch, string token, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var missing = batch.Select(q => Key(q.Event)).Where(k => !_states.ContainsKey(k)).ToHashSet();
+        var loaded = await store.LoadStatesAsync(missing, cancellationToken);
+        var changed = new Dictionary<(string, string, string), JobState>();
+        var events = new List<JobEventRow>(batch.Count);
+        var late = 0;
+        foreach (var q in batch)
+        {
+            var e = q.Event;
+            var key = Key(e);
+            if (!changed.TryGetValue(key, out var state))
+            {
+                state = _states.TryGetValue(key, out var held) ? held
+                    : loaded.TryGetValue(key, out var stored) ? JsonSerializer.Deserialize<JobState>(stored, StateJson)!
+                    : JobState.Create(e, q.ReceivedAtMs);
+                changed[key] = state;
+            }
+
+            if (!state.Apply(e))
+            {
+                late++;
+            }
+
+            events.Add(new JobEventRow(e.SiteId, e.EntityType, e.EntityId, e.ParentId ?? string.Empty, e.Kind, e.At.ToUnixTimeMilliseconds(),
+                e.Status ?? string.Empty, q.StreamId, e.IdempotencyKey ?? string.Empty, q.ReceivedAtMs, q.Payload));
+        }
+
+        var rows = changed.Values.Select(Row).ToList();
+        try
+        {
+            await store.WriteAsync(events, rows, token, cancellationToken);
+        }
+        catch
+        {
+            foreach (var key in changed.Keys)
+            {
+                _states.Remove(key);
+            }
+
+            throw;
+        }
+
+        foreach (var (key, state) in changed)
+        {
+            _states[key] = state;
+        }
+
+        JobsMetrics.Writes.WithLabels("ok").Inc();
+        JobsMetrics.WriteDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        JobsMetrics.LateEvents.Inc(late);
+        JobsMetrics.PendingEvents.Set(queue.Reader.Count);
+        Evict();
+        lock (_signalLock)
+        {
+            Volatile.Write(ref _storedThrough, batch[^1].StreamId);
+            _stored.TrySetResult();
+            _stored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_flushRequested.Task.IsCompleted)
+            {
+                _flushRequested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    /// <summary>Drops held states past the cache limit, ended jobs first; they are read back when an event comes.</summary>
+    private void Evict()
+    {
+        var limit = options.Value.StateCacheLimit;
+        if (_states.Count <= limit)
+        {
+            return;
+        }
+
+        var target = limit * 9 / 10;
+        foreach (var key in _states.Where(s => s.Value.IsTerminal).Select(s => s.Key).ToList())
+        {
+            if (_states.Count <= target)
+            {
+                return;
+            }
+
+            _states.Remove(key);
+        }
+
+        foreach (var key in _states.Keys.Take(_states.Count - target).ToList())
+        {
+            _states.Remove(key);
+        }
+    }
+
+    private static (string, string, string) Key(JobEvent e) => (e.SiteId, e.EntityType, e.EntityId);
+
+    private static JobStateRow Row(JobState s) => new(
+        s.SiteId, s.EntityType, s.JobId, s.ParentId ?? string.Empty, s.AppId, s.AppName, s.AppVersion, s.JobKey ?? string.Empty,
+        s.SubKey ?? string.Empty, s.Status, s.EffectiveStartedAtMs, s.EndedAtMs, s.DurationS, s.Metric(JobMetricNames.CpuUserS),
+        s.Metric(JobMetricNames.CpuSystemS), s.Metric(JobMetricNames.MemMaxMb), s.MetadataJson(), s.InsertedAtMs, s.Version,
+        JsonSerializer.Serialize(s, StateJson));
+
+    [LoggerMessage(EventId = 510, Level = LogLevel.Warning, Message = "Write of {Events} job events failed (attempt {Attempt}); retrying within {Delay}: {Reason}")]
+    private partial void LogWriteFailed(int events, int attempt, TimeSpan delay, string reason);
+
+    [LoggerMessage(EventId = 511, Level = LogLevel.Error, Message = "Shutting down with {Events} job events not written to ClickHouse: {Reason}")]
+    private partial void LogLostAtShutdown(int events, string reason);
+}
