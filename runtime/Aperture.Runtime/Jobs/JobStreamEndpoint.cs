@@ -19,9 +19,12 @@ public static class JobStreamEndpoint
     private const int StoragePage = 5000;
 
     public static async Task StreamAsync(
-        HttpContext context, JobStream stream, JobIngest ingest, JobStateWriter writer, JobStore store, IOptions<JobsOptions> options, TimeProvider time)
+        HttpContext context, JobStream stream, JobIngest ingest, JobStateWriter writer, JobStore store, IOptions<JobsOptions> options, TimeProvider time,
+        IHostApplicationLifetime lifetime)
     {
-        var cancellationToken = context.RequestAborted;
+        // Ends with the client or with the host, whose shutdown would otherwise wait for open streams.
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+        var cancellationToken = ended.Token;
         var lastId = LastEventId(context.Request);
         if (stream.Subscribe(lastId) is not { } subscribed)
         {
