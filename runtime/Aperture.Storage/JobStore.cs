@@ -143,9 +143,10 @@ public sealed class JobStore(ClickHouseClient client, string database)
         var parameters = new ClickHouseParameterCollection();
         parameters.AddParameter("ids", keys.Select(k => k.Id).Distinct(StringComparer.Ordinal).ToArray());
         parameters.AddParameter("sites", keys.Select(k => k.Site).Distinct(StringComparer.Ordinal).ToArray());
+        parameters.AddParameter("types", keys.Select(k => k.Type).Distinct(StringComparer.Ordinal).ToArray());
         using var reader = await client.ExecuteReaderAsync(
             $"SELECT toString(site_id), toString(entity_type), job_id, argMax(state, version) FROM {Table("job_state")} " +
-            "WHERE site_id IN {sites:Array(String)} AND job_id IN {ids:Array(String)} GROUP BY site_id, entity_type, job_id",
+            "WHERE site_id IN {sites:Array(String)} AND entity_type IN {types:Array(String)} AND job_id IN {ids:Array(String)} GROUP BY site_id, entity_type, job_id",
             parameters,
             cancellationToken: cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -154,6 +155,30 @@ public sealed class JobStore(ClickHouseClient client, string database)
         }
 
         return found;
+    }
+
+    /// <summary>Calls <paramref name="each"/> with the key of every stored job and subjob, up to <paramref name="limit"/>.</summary>
+    /// <returns>False when there are more than <paramref name="limit"/>.</returns>
+    public async Task<bool> ReadKeysAsync(int limit, Action<string, string, string> each, CancellationToken cancellationToken)
+    {
+        var parameters = new ClickHouseParameterCollection();
+        parameters.AddParameter("limit", (ulong)limit + 1);
+        var count = 0;
+        using var reader = await client.ExecuteReaderAsync(
+            $"SELECT DISTINCT toString(site_id), toString(entity_type), job_id FROM {Table("job_state")} LIMIT {{limit:UInt64}}",
+            parameters,
+            cancellationToken: cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            if (++count > limit)
+            {
+                return false;
+            }
+
+            each(reader.GetString(0), reader.GetString(1), reader.GetString(2));
+        }
+
+        return true;
     }
 
     /// <summary>The jobs or subjobs matching <paramref name="query"/>, newest start first.</summary>

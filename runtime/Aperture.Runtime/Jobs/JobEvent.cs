@@ -137,8 +137,6 @@ public static class JobEventParser
     public const int MaxMetadataBytes = 64 * 1024;
     public const int MaxMetrics = 64;
 
-    private static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.General) { AllowTrailingCommas = false };
-
     /// <summary>The events of <paramref name="body"/>; <paramref name="isArray"/> tells which form it had.</summary>
     public static List<JobEvent> Parse(ReadOnlySpan<byte> body, int maxEvents, out bool isArray)
     {
@@ -153,11 +151,11 @@ public static class JobEventParser
         {
             if (!isArray)
             {
-                var single = JsonSerializer.Deserialize<JobEventJson>(body, Options) ?? throw new InvalidRequestException("body", "the body must be an event object");
+                var single = JsonSerializer.Deserialize(body, JobsJsonContext.Default.JobEventJson) ?? throw new InvalidRequestException("body", "the body must be an event object");
                 return [Validate(single, string.Empty)];
             }
 
-            var many = JsonSerializer.Deserialize<List<JobEventJson?>>(body, Options) ?? [];
+            var many = JsonSerializer.Deserialize(body, JobsJsonContext.Default.ListJobEventJson) ?? [];
             if (many.Count == 0)
             {
                 throw new InvalidRequestException("body", "the array holds no events");

@@ -195,3 +195,9 @@ public sealed class JobState
         return json.Append('}').ToString();
     }
 }
+
+/// <summary>Source-generated JSON for the hot paths: the fold record written with every state change, and ingest bodies.</summary>
+[JsonSerializable(typeof(JobState))]
+[JsonSerializable(typeof(JobEventJson))]
+[JsonSerializable(typeof(List<JobEventJson?>))]
+internal sealed partial class JobsJsonContext : JsonSerializerContext;

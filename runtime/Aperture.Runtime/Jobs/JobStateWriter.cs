@@ -20,13 +20,16 @@ public sealed partial class JobStateWriter(
     TimeProvider time,
     ILogger<JobStateWriter> logger) : BackgroundService
 {
-    private static readonly JsonSerializerOptions StateJson = new(JsonSerializerDefaults.General);
-
     private readonly Dictionary<(string Site, string Type, string Id), JobState> _states = [];
     private readonly Lock _signalLock = new();
     private TaskCompletionSource _stored = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _flushRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ulong _storedThrough;
+
+    // Hashes of every stored job's key, so that a key not in it is a new job that needs no read;
+    // null until read from ClickHouse, or when there are more jobs than KnownJobsLimit.
+    private HashSet<ulong>? _storedKeys;
+    private bool _storedKeysRead;
 
     /// <summary>The stream id through which every accepted event is stored.</summary>
     public ulong StoredThrough => Volatile.Read(ref _storedThrough);
@@ -167,7 +170,8 @@ public sealed partial class JobStateWriter(
     private async Task ProcessOnceAsync(List<QueuedEvent> batch, string token, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var missing = batch.Select(q => Key(q.Event)).Where(k => !_states.ContainsKey(k)).ToHashSet();
+        await ReadStoredKeysAsync(cancellationToken);
+        var missing = batch.Select(q => Key(q.Event)).Where(k => !_states.ContainsKey(k) && (_storedKeys is null || _storedKeys.Contains(Hash(k)))).ToHashSet();
         var loaded = await store.LoadStatesAsync(missing, cancellationToken);
         var changed = new Dictionary<(string, string, string), JobState>();
         var events = new List<JobEventRow>(batch.Count);
@@ -179,7 +183,7 @@ public sealed partial class JobStateWriter(
             if (!changed.TryGetValue(key, out var state))
             {
                 state = _states.TryGetValue(key, out var held) ? held
-                    : loaded.TryGetValue(key, out var stored) ? JsonSerializer.Deserialize<JobState>(stored, StateJson)!
+                    : loaded.TryGetValue(key, out var stored) ? JsonSerializer.Deserialize(stored, JobsJsonContext.Default.JobState)!
                     : JobState.Create(e, q.ReceivedAtMs);
                 changed[key] = state;
             }
@@ -211,6 +215,12 @@ public sealed partial class JobStateWriter(
         foreach (var (key, state) in changed)
         {
             _states[key] = state;
+            _storedKeys?.Add(Hash(key));
+        }
+
+        if (_storedKeys is not null && _storedKeys.Count > options.Value.KnownJobsLimit)
+        {
+            _storedKeys = null;
         }
 
         JobsMetrics.Writes.WithLabels("ok").Inc();
@@ -229,6 +239,22 @@ public sealed partial class JobStateWriter(
             }
         }
     }
+
+    private async Task ReadStoredKeysAsync(CancellationToken cancellationToken)
+    {
+        if (_storedKeysRead)
+        {
+            return;
+        }
+
+        var keys = new HashSet<ulong>();
+        var complete = await store.ReadKeysAsync(options.Value.KnownJobsLimit, (site, type, id) => keys.Add(Hash((site, type, id))), cancellationToken);
+        _storedKeys = complete ? keys : null;
+        _storedKeysRead = true;
+    }
+
+    private static ulong Hash((string Site, string Type, string Id) key) =>
+        System.IO.Hashing.XxHash3.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(string.Concat(key.Site, "\n", key.Type, "\n", key.Id)));
 
     /// <summary>Drops held states past the cache limit, ended jobs first; they are read back when an event comes.</summary>
     private void Evict()
@@ -262,7 +288,7 @@ public sealed partial class JobStateWriter(
         s.SiteId, s.EntityType, s.JobId, s.ParentId ?? string.Empty, s.AppId, s.AppName, s.AppVersion, s.JobKey ?? string.Empty,
         s.SubKey ?? string.Empty, s.Status, s.EffectiveStartedAtMs, s.EndedAtMs, s.DurationS, s.Metric(JobMetricNames.CpuUserS),
         s.Metric(JobMetricNames.CpuSystemS), s.Metric(JobMetricNames.MemMaxMb), s.MetadataJson(), s.InsertedAtMs, s.Version,
-        JsonSerializer.Serialize(s, StateJson));
+        JsonSerializer.Serialize(s, JobsJsonContext.Default.JobState));
 
     [LoggerMessage(EventId = 510, Level = LogLevel.Warning, Message = "Write of {Events} job events failed (attempt {Attempt}); retrying within {Delay}: {Reason}")]
     private partial void LogWriteFailed(int events, int attempt, TimeSpan delay, string reason);

@@ -43,6 +43,13 @@ public sealed class JobsOptions
     [Range(100, 10_000_000)]
     public int StateCacheLimit { get; set; } = 200_000;
 
+    /// <summary>
+    /// Stored jobs whose keys are held (as 64-bit hashes) so that a new job's first event needs no
+    /// ClickHouse read; with more stored jobs than this, every job not held in memory is looked up.
+    /// </summary>
+    [Range(0, 100_000_000)]
+    public int KnownJobsLimit { get; set; } = 5_000_000;
+
     /// <summary>Recent events kept for stream clients resuming with Last-Event-ID (older ones are read from ClickHouse).</summary>
     [Range(16, 10_000_000)]
     public int StreamBuffer { get; set; } = 10_000;
