@@ -9,7 +9,8 @@ namespace Aperture.Runtime.Jobs;
 /// <summary>
 /// The one reader of the ingest queue: takes accepted events in batches, folds them into their jobs'
 /// states (loading states it does not hold from ClickHouse, one query per batch), and writes the
-/// events and the changed states to ClickHouse. A failed write is retried with backoff under the same
+/// events and the changed states to ClickHouse; the write of one batch overlaps the fold of the next,
+/// and writes stay in order. A failed write is retried with backoff under the same
 /// deduplication token until ClickHouse takes it, so an acknowledged event is not lost to a hiccup.
 /// Reads wait on <see cref="WaitStoredAsync"/> for what was acknowledged before them.
 /// </summary>
@@ -70,21 +71,49 @@ public sealed partial class JobStateWriter(
         }
     }
 
+    /// <summary>A folded batch: the rows to write and the last stream id it covers.</summary>
+    private sealed record FoldedBatch(List<JobEventRow> Events, List<JobStateRow> States, HashSet<(string, string, string)> Keys, ulong LastStreamId, int Late);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var batch = new List<QueuedEvent>();
+        // The write of one batch runs while the next is collected and folded; writes stay in order.
+        Task writing = Task.CompletedTask;
+        FoldedBatch? inFlight = null;
         try
         {
             while (await queue.Reader.WaitToReadAsync(stoppingToken))
             {
                 await CollectAsync(batch, stoppingToken);
-                await ProcessAsync(batch, stoppingToken);
+                var folded = await FoldWithRetriesAsync(batch, inFlight, stoppingToken);
                 batch.Clear();
+                await writing;
+                inFlight = folded;
+                writing = WriteWithRetriesAsync(folded, stoppingToken);
             }
+
+            await writing;
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            // Shutting down: one last bounded attempt for what is waiting.
+            // Shutting down: one last bounded attempt for what is in flight and what is waiting.
+            try
+            {
+                await writing;
+            }
+            catch (OperationCanceledException)
+            {
+                // Written again below.
+            }
+
+            using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            var lost = 0;
+            if (inFlight is not null && StoredThrough < inFlight.LastStreamId)
+            {
+                lost += await WriteOnceAtShutdownAsync(inFlight, last.Token);
+            }
+
+            batch.Clear();
             while (queue.Reader.TryRead(out var e))
             {
                 batch.Add(e);
@@ -92,16 +121,30 @@ public sealed partial class JobStateWriter(
 
             if (batch.Count > 0)
             {
-                using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
                 try
                 {
-                    await ProcessOnceAsync(batch, Guid.NewGuid().ToString("N"), last.Token);
+                    lost += await WriteOnceAtShutdownAsync(await FoldAsync(batch, null, last.Token), last.Token);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
-                    LogLostAtShutdown(batch.Count, e.Message);
+                    lost += batch.Count;
+                    LogLostAtShutdown(lost, e.Message);
                 }
             }
+        }
+    }
+
+    private async Task<int> WriteOnceAtShutdownAsync(FoldedBatch folded, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.WriteAsync(folded.Events, folded.States, Guid.NewGuid().ToString("N"), cancellationToken);
+            return 0;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogLostAtShutdown(folded.Events.Count, e.Message);
+            return folded.Events.Count;
         }
     }
 
@@ -141,36 +184,79 @@ public sealed partial class JobStateWriter(
         }
     }
 
-    private async Task ProcessAsync(List<QueuedEvent> batch, CancellationToken stoppingToken)
+    private async Task<FoldedBatch> FoldWithRetriesAsync(List<QueuedEvent> batch, FoldedBatch? inFlight, CancellationToken stoppingToken)
     {
-        var token = Guid.NewGuid().ToString("N");
         var delay = TimeSpan.FromMilliseconds(100);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                await ProcessOnceAsync(batch, token, stoppingToken);
-                return;
+                return await FoldAsync(batch, inFlight, stoppingToken);
             }
             catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
             {
-                JobsMetrics.Writes.WithLabels("error").Inc();
                 LogWriteFailed(batch.Count, attempt, delay, e.Message);
-                // Full jitter keeps many sites from retrying against ClickHouse in step.
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * delay.TotalMilliseconds), time, stoppingToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.Value.MaxRetryDelay.Ticks));
+                delay = await BackOffAsync(delay, stoppingToken);
             }
         }
     }
 
     /// <summary>
-    /// Folds the batch into its states and writes them. When the write fails, the states it changed
-    /// are forgotten, so the retry reads them back as stored and folds the same events again.
+    /// Writes a folded batch until ClickHouse takes it, under one deduplication token, so a retry
+    /// after an unknown outcome stores the rows once; then tells the waiting reads.
     /// </summary>
-    private async Task ProcessOnceAsync(List<QueuedEvent> batch, string token, CancellationToken cancellationToken)
+    private async Task WriteWithRetriesAsync(FoldedBatch folded, CancellationToken stoppingToken)
     {
-        var started = Stopwatch.GetTimestamp();
+        var token = Guid.NewGuid().ToString("N");
+        var delay = TimeSpan.FromMilliseconds(100);
+        for (var attempt = 1; ; attempt++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                await store.WriteAsync(folded.Events, folded.States, token, stoppingToken);
+                JobsMetrics.Writes.WithLabels("ok").Inc();
+                JobsMetrics.WriteDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                break;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
+            {
+                JobsMetrics.Writes.WithLabels("error").Inc();
+                LogWriteFailed(folded.Events.Count, attempt, delay, e.Message);
+                delay = await BackOffAsync(delay, stoppingToken);
+            }
+        }
+
+        JobsMetrics.LateEvents.Inc(folded.Late);
+        JobsMetrics.PendingEvents.Set(queue.Reader.Count);
+        lock (_signalLock)
+        {
+            Volatile.Write(ref _storedThrough, folded.LastStreamId);
+            _stored.TrySetResult();
+            _stored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_flushRequested.Task.IsCompleted)
+            {
+                _flushRequested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    /// <summary>Full jitter keeps many sites from retrying against ClickHouse in step.</summary>
+    private async Task<TimeSpan> BackOffAsync(TimeSpan delay, CancellationToken stoppingToken)
+    {
+        await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * delay.TotalMilliseconds), time, stoppingToken);
+        return TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.Value.MaxRetryDelay.Ticks));
+    }
+
+    /// <summary>
+    /// Folds the batch into the held states (reading back, in one query, those stored but not held)
+    /// and builds its rows. Nothing is changed before the read succeeded, so a failed fold is simply
+    /// tried again. The states of the batch still being written are never evicted.
+    /// </summary>
+    private async Task<FoldedBatch> FoldAsync(List<QueuedEvent> batch, FoldedBatch? inFlight, CancellationToken cancellationToken)
+    {
         await ReadStoredKeysAsync(cancellationToken);
+        Evict(inFlight?.Keys);
         var missing = batch.Select(q => Key(q.Event)).Where(k => !_states.ContainsKey(k) && (_storedKeys is null || _storedKeys.Contains(Hash(k)))).ToHashSet();
         var loaded = await store.LoadStatesAsync(missing, cancellationToken);
         var changed = new Dictionary<(string, string, string), JobState>();
@@ -182,9 +268,15 @@ public sealed partial class JobStateWriter(
             var key = Key(e);
             if (!changed.TryGetValue(key, out var state))
             {
-                state = _states.TryGetValue(key, out var held) ? held
-                    : loaded.TryGetValue(key, out var stored) ? JsonSerializer.Deserialize(stored, JobsJsonContext.Default.JobState)!
-                    : JobState.Create(e, q.ReceivedAtMs);
+                if (!_states.TryGetValue(key, out state))
+                {
+                    state = loaded.TryGetValue(key, out var stored)
+                        ? JsonSerializer.Deserialize(stored, JobsJsonContext.Default.JobState)!
+                        : JobState.Create(e, q.ReceivedAtMs);
+                    _states[key] = state;
+                    _storedKeys?.Add(Hash(key));
+                }
+
                 changed[key] = state;
             }
 
@@ -197,47 +289,12 @@ public sealed partial class JobStateWriter(
                 e.Status ?? string.Empty, q.StreamId, e.IdempotencyKey ?? string.Empty, q.ReceivedAtMs, q.Payload));
         }
 
-        var rows = changed.Values.Select(Row).ToList();
-        try
-        {
-            await store.WriteAsync(events, rows, token, cancellationToken);
-        }
-        catch
-        {
-            foreach (var key in changed.Keys)
-            {
-                _states.Remove(key);
-            }
-
-            throw;
-        }
-
-        foreach (var (key, state) in changed)
-        {
-            _states[key] = state;
-            _storedKeys?.Add(Hash(key));
-        }
-
         if (_storedKeys is not null && _storedKeys.Count > options.Value.KnownJobsLimit)
         {
             _storedKeys = null;
         }
 
-        JobsMetrics.Writes.WithLabels("ok").Inc();
-        JobsMetrics.WriteDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
-        JobsMetrics.LateEvents.Inc(late);
-        JobsMetrics.PendingEvents.Set(queue.Reader.Count);
-        Evict();
-        lock (_signalLock)
-        {
-            Volatile.Write(ref _storedThrough, batch[^1].StreamId);
-            _stored.TrySetResult();
-            _stored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (_flushRequested.Task.IsCompleted)
-            {
-                _flushRequested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            }
-        }
+        return new FoldedBatch(events, changed.Values.Select(Row).ToList(), [.. changed.Keys], batch[^1].StreamId, late);
     }
 
     private async Task ReadStoredKeysAsync(CancellationToken cancellationToken)
@@ -257,7 +314,7 @@ public sealed partial class JobStateWriter(
         System.IO.Hashing.XxHash3.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(string.Concat(key.Site, "\n", key.Type, "\n", key.Id)));
 
     /// <summary>Drops held states past the cache limit, ended jobs first; they are read back when an event comes.</summary>
-    private void Evict()
+    private void Evict(HashSet<(string, string, string)>? writing)
     {
         var limit = options.Value.StateCacheLimit;
         if (_states.Count <= limit)
@@ -266,7 +323,7 @@ public sealed partial class JobStateWriter(
         }
 
         var target = limit * 9 / 10;
-        foreach (var key in _states.Where(s => s.Value.IsTerminal).Select(s => s.Key).ToList())
+        foreach (var key in _states.Where(s => s.Value.IsTerminal && writing?.Contains(s.Key) != true).Select(s => s.Key).ToList())
         {
             if (_states.Count <= target)
             {
@@ -276,7 +333,7 @@ public sealed partial class JobStateWriter(
             _states.Remove(key);
         }
 
-        foreach (var key in _states.Keys.Take(_states.Count - target).ToList())
+        foreach (var key in _states.Keys.Where(k => writing?.Contains(k) != true).Take(_states.Count - target).ToList())
         {
             _states.Remove(key);
         }
