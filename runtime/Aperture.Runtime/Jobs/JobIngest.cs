@@ -25,6 +25,15 @@ public sealed class JobIngest : IDisposable
 {
     private const string KeyPrefix = "aperture:jobs:idempotency:";
 
+    /// <summary>SET NX PX for each key, in order; 1 where the key was taken now, 0 where it was already there.</summary>
+    private const string TakeKeysScript = """
+        local taken = {}
+        for i, key in ipairs(KEYS) do
+            if redis.call('SET', key, '1', 'NX', 'PX', ARGV[1]) then taken[i] = 1 else taken[i] = 0 end
+        end
+        return taken
+        """;
+
     private readonly Channel<QueuedEvent> _queue;
     private readonly JobStream _stream;
     private readonly IConnectionMultiplexer _redis;
@@ -113,10 +122,12 @@ public sealed class JobIngest : IDisposable
         }
         else
         {
-            var batch = database.CreateBatch();
-            var sets = keyed.Select(e => batch.StringSetAsync(Key(e), "1", window, When.NotExists)).ToArray();
-            batch.Execute();
-            taken = await Task.WhenAll(sets);
+            // One script call per request: a hundred SET NX commands cost the client and Redis far more.
+            var result = await database.ScriptEvaluateAsync(
+                TakeKeysScript,
+                keyed.Select(e => (RedisKey)Key(e)).ToArray(),
+                [(long)window.TotalMilliseconds]);
+            taken = ((long[])result!).Select(t => t == 1).ToArray();
         }
 
         var replays = new HashSet<JobEvent>(ReferenceEqualityComparer.Instance);
