@@ -42,6 +42,7 @@ public sealed class JobIngest : IDisposable
     private readonly SemaphoreSlim _order = new(1, 1);
     private readonly ulong _streamBase;
     private ulong _sequence;
+    private ulong _lastAccepted;
 
     public JobIngest(Channel<QueuedEvent> queue, JobStream stream, IConnectionMultiplexer redis, IOptions<JobsOptions> options, TimeProvider time)
     {
@@ -53,11 +54,11 @@ public sealed class JobIngest : IDisposable
         // Stream ids keep growing across restarts (start time in ms, a thousand ids per ms), so a
         // client's Last-Event-ID from before a restart still orders against the new ones.
         _streamBase = (ulong)time.GetUtcNow().ToUnixTimeMilliseconds() * 1000;
-        LastAccepted = _streamBase;
+        _lastAccepted = _streamBase;
     }
 
     /// <summary>The stream id of the newest accepted event (the start base before the first).</summary>
-    public ulong LastAccepted { get; private set; }
+    public ulong LastAccepted => Volatile.Read(ref _lastAccepted);
 
     public async Task<IngestOutcome> AcceptAsync(IReadOnlyList<JobEvent> events, CancellationToken cancellationToken)
     {
@@ -81,7 +82,7 @@ public sealed class JobIngest : IDisposable
                     }
 
                     _sequence++;
-                    LastAccepted = id;
+                    Volatile.Write(ref _lastAccepted, id);
                     _stream.Publish(id, queued.Payload);
                     JobsMetrics.EventsIngested.WithLabels(e.Kind).Inc();
                     accepted++;
