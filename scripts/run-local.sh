@@ -10,6 +10,7 @@ CLICKHOUSE_PORT="${APERTURE_CLICKHOUSE_PORT:-18123}"
 REDIS_PORT="${APERTURE_REDIS_PORT:-16379}"
 HTTP_PORT="${APERTURE_HTTP_PORT:-9090}"
 GRPC_PORT="${APERTURE_GRPC_PORT:-50051}"
+JOBS_PORT="${APERTURE_JOBS_PORT:-18000}"
 BIN_ENDPOINT="runtime/Aperture.EmbeddedClickHouse/bin/$CONFIG/net10.0/aperture-clickhouse.dll"
 BIN_RUNTIME="runtime/Aperture.Runtime/bin/$CONFIG/net10.0/aperture-runtime.dll"
 mkdir -p "$DATA/clickhouse" "$DATA/redis" "$DATA/logs"
@@ -42,7 +43,7 @@ wait_for() { # name, seconds, command...
   exit 1
 }
 
-for port in "$REDIS_PORT" "$CLICKHOUSE_PORT" "$HTTP_PORT" "$GRPC_PORT" "${APERTURE_AGENT_PORT:-19090}" "${APERTURE_SIDECAR_PORT:-8000}"; do
+for port in "$REDIS_PORT" "$CLICKHOUSE_PORT" "$HTTP_PORT" "$GRPC_PORT" "$JOBS_PORT" "${APERTURE_AGENT_PORT:-19090}" "${APERTURE_SIDECAR_PORT:-8000}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "aperture: port $port is already in use (another 'make run'?); set APERTURE_*_PORT to move" >&2
     exit 1
@@ -58,7 +59,7 @@ dotnet "$BIN_ENDPOINT" --path "$DATA/clickhouse" --port "$CLICKHOUSE_PORT" >"$DA
 pids+=($!)
 wait_for clickhouse 60 curl -sf "http://127.0.0.1:$CLICKHOUSE_PORT/ping"
 
-dotnet "$BIN_RUNTIME" --role aggregator --http-port "$HTTP_PORT" --grpc-port "$GRPC_PORT" \
+dotnet "$BIN_RUNTIME" --role aggregator --http-port "$HTTP_PORT" --grpc-port "$GRPC_PORT" --jobs-port "$JOBS_PORT" \
   --clickhouse "Host=127.0.0.1;Port=$CLICKHOUSE_PORT;Protocol=http;Username=default;Password=" \
   --redis "127.0.0.1:$REDIS_PORT" > >(tee "$DATA/logs/runtime.log") 2>&1 &
 pids+=($!)
@@ -72,6 +73,7 @@ cat <<MSG
 Aperture is running (Ctrl-C stops it):
   runtime HTTP     http://127.0.0.1:$HTTP_PORT   (/healthz, /readyz, /metrics)
   runtime gRPC     127.0.0.1:$GRPC_PORT
+  jobs API         http://127.0.0.1:$JOBS_PORT   (/v1/ingest/events, /v1/jobs, /v1/subjobs, /v1/stream, /v1/healthz)
   ClickHouse HTTP  http://127.0.0.1:$CLICKHOUSE_PORT   (embedded engine, data in $DATA/clickhouse)
   Redis            127.0.0.1:$REDIS_PORT   (append-only file in $DATA/redis)
   logs             $DATA/logs/

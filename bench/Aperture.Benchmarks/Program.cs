@@ -1,6 +1,6 @@
 using Aperture.Benchmarks;
 
-// Each harness prints its figures; 'all' runs every one. Usage: Aperture.Benchmarks [all|clickhouse-insert|profiling-ingest|aggregate-latency|servers-history|operator] [rows]
+// Each harness prints its figures; 'all' runs every one. Usage: Aperture.Benchmarks [all|clickhouse-insert|profiling-ingest|aggregate-latency|servers-history|jobs-ingest|operator] [rows]
 var which = args.Length > 0 ? args[0] : "all";
 var rows = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000;
 Console.WriteLine($"# Aperture benchmarks on {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}");
@@ -13,6 +13,10 @@ switch (which)
         await AggregateLatencyBenchmark.RunAsync(10_000_000);
         await ServersHistoryBenchmark.RunAsync(7);
         await OperatorConvergenceBenchmark.RunAsync(1000, TimeSpan.FromSeconds(60));
+        await JobsIngestBenchmark.RunAsync(JobsIngestBenchmark.DefaultEvents);
+        break;
+    case "jobs-ingest":
+        await JobsIngestBenchmark.RunAsync(args.Length > 1 ? rows : JobsIngestBenchmark.DefaultEvents);
         break;
     case "operator":
         await OperatorConvergenceBenchmark.RunAsync(args.Length > 1 ? rows : 1000, TimeSpan.FromSeconds(60));

@@ -17,6 +17,8 @@ public sealed class RuntimeUnderTest : IAsyncDisposable
 
     public int GrpcPort { get; } = FreePort.Next();
 
+    public int JobsPort { get; } = FreePort.Next();
+
     public HttpClient Http { get; private set; } = null!;
 
     public static async Task<RuntimeUnderTest> StartAsync(params string[] extraArgs)
@@ -29,6 +31,7 @@ public sealed class RuntimeUnderTest : IAsyncDisposable
             Path.Combine(AppContext.BaseDirectory, "aperture-runtime.dll"),
             "--http-port", runtime.HttpPort.ToString(CultureInfo.InvariantCulture),
             "--grpc-port", runtime.GrpcPort.ToString(CultureInfo.InvariantCulture),
+            "--jobs-port", runtime.JobsPort.ToString(CultureInfo.InvariantCulture),
             "--clickhouse", runtime.ClickHouse.ConnectionString,
             "--redis", runtime.Redis.ConnectionString,
             "--Logging:LogLevel:Default=Warning",

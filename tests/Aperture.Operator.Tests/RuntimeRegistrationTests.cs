@@ -44,6 +44,7 @@ public sealed class RuntimeRegistrationTests : IAsyncLifetime
         _runtime = RuntimeApplication.Build(
         [
             "--http-port", httpPort.ToString(CultureInfo.InvariantCulture), "--grpc-port", FreePort.Next().ToString(CultureInfo.InvariantCulture),
+            "--jobs-port", FreePort.Next().ToString(CultureInfo.InvariantCulture),
             "--clickhouse", _clickHouse.ConnectionString, "--redis", _redis.ConnectionString, "--Aperture:AuthToken=site-token",
         ]);
         await _runtime.StartAsync();

@@ -13,9 +13,11 @@ public sealed class OptionsValidationTests
     [InlineData("--clickhouse-database", "Not-A-Name", "Aperture:ClickHouse:Database")]
     [InlineData("--listen", "not-an-address", "Aperture:ListenAddress")]
     [InlineData("--redis", "", "Aperture:Redis:ConnectionString")]
+    [InlineData("--Aperture:Jobs:FlushEvents", "0", "Aperture:Jobs:FlushEvents")]
+    [InlineData("--Aperture:Jobs:HeartbeatInterval", "00:00:00", "Aperture:Jobs:HeartbeatInterval")]
     public async Task A_bad_setting_stops_the_start_with_a_message_naming_it(string name, string value, string key)
     {
-        await using var app = RuntimeApplication.Build([name, value, "--http-port", "0", "--grpc-port", "0"]);
+        await using var app = RuntimeApplication.Build([name, value, "--http-port", "0", "--grpc-port", "0", "--jobs-port", "0"]);
 
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync(Cancel));
 
@@ -27,7 +29,7 @@ public sealed class OptionsValidationTests
     {
         var info = new ProcessStartInfo("dotnet")
         {
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "aperture-runtime.dll"), "--role", "sideways", "--http-port", "0", "--grpc-port", "0" },
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "aperture-runtime.dll"), "--role", "sideways", "--http-port", "0", "--grpc-port", "0", "--jobs-port", "0" },
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         };

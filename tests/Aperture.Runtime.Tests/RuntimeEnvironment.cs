@@ -29,6 +29,12 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
 
     public int GrpcPort { get; private set; }
 
+    /// <summary>The jobs APIs' port (the site-local API in role aggregator, the central API in role central).</summary>
+    public int JobsPort { get; private set; }
+
+    /// <summary>A client of the jobs listener.</summary>
+    public HttpClient JobsHttp { get; private set; } = null!;
+
     public string Database { get; } = "aperture_test";
 
     private string _role = RuntimeOptions.AggregatorRole;
@@ -54,6 +60,7 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
         "--role", role,
         "--http-port", HttpPort.ToString(CultureInfo.InvariantCulture),
         "--grpc-port", GrpcPort.ToString(CultureInfo.InvariantCulture),
+        "--jobs-port", JobsPort.ToString(CultureInfo.InvariantCulture),
         "--clickhouse", ClickHouse.ConnectionString,
         "--clickhouse-database", Database,
         "--redis", Redis.ConnectionString,
@@ -68,9 +75,11 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
         Redis = await redis;
         HttpPort = FreePort.Next();
         GrpcPort = FreePort.Next();
+        JobsPort = FreePort.Next();
         App = RuntimeApplication.Build(Arguments(role, extraArgs));
         await App.StartAsync();
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}/"), Timeout = TimeSpan.FromSeconds(30) };
+        JobsHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{JobsPort}/"), Timeout = TimeSpan.FromSeconds(30) };
         await WaitReadyAsync();
     }
 
@@ -117,6 +126,7 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Http?.Dispose();
+        JobsHttp?.Dispose();
         if (App is not null)
         {
             await App.StopAsync();

@@ -6,6 +6,7 @@ using Aperture.Runtime.Alerts;
 using Aperture.Runtime.Api;
 using Aperture.Runtime.Grpc;
 using Aperture.Runtime.Health;
+using Aperture.Runtime.Jobs;
 using Aperture.Runtime.Profiling;
 using Aperture.Runtime.Security;
 using Aperture.Runtime.Servers;
@@ -29,6 +30,7 @@ public static class RuntimeApplication
         ["--listen"] = "Aperture:ListenAddress",
         ["--http-port"] = "Aperture:HttpPort",
         ["--grpc-port"] = "Aperture:GrpcPort",
+        ["--jobs-port"] = "Aperture:JobsPort",
         ["--clickhouse"] = "Aperture:ClickHouse:ConnectionString",
         ["--clickhouse-database"] = "Aperture:ClickHouse:Database",
         ["--redis"] = "Aperture:Redis:ConnectionString",
@@ -73,6 +75,11 @@ public static class RuntimeApplication
             // An unparsable address is reported by the options validator on start, not here.
             var address = IPAddress.TryParse(runtime.ListenAddress, out var parsed) ? parsed : IPAddress.Loopback;
             kestrel.Listen(address, runtime.EffectiveHttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+            kestrel.Listen(address, runtime.EffectiveJobsPort, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http1;
+                JobsListener.MarkConnections(listen);
+            });
             if (runtime.IsAggregator)
             {
                 kestrel.Listen(address, runtime.GrpcPort, listen => listen.Protocols = HttpProtocols.Http2);
@@ -91,6 +98,11 @@ public static class RuntimeApplication
         if (runtime.IsAggregator)
         {
             AddAggregator(builder, profiling);
+            JobsServices.AddLocalJobs(builder, builder.Configuration.GetSection(JobsOptions.Section).Get<JobsOptions>() ?? new JobsOptions());
+        }
+        else
+        {
+            JobsServices.AddCentralJobs(builder);
         }
 
         configure?.Invoke(builder);
@@ -103,6 +115,7 @@ public static class RuntimeApplication
             app.UseServerMonitoring();
         }
 
+        app.UseJobsListenerRoutes();
         app.UseHttpMetrics();
         app.MapHealthApi();
         app.MapMetrics("/metrics");
@@ -112,6 +125,11 @@ public static class RuntimeApplication
             app.MapAggregatorApi();
             app.MapAlertsApi();
             app.MapServersApi();
+            app.MapLocalJobsApi();
+        }
+        else
+        {
+            app.MapCentralJobsApi();
         }
 
         app.MapNotFoundFallback();

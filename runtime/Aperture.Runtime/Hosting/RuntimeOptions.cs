@@ -22,7 +22,15 @@ public sealed class RuntimeOptions
     /// <summary>gRPC port of the aggregator role (HTTP/2 only). 0 picks a free port.</summary>
     public int GrpcPort { get; set; } = 50051;
 
+    /// <summary>
+    /// Port of the jobs APIs (jobs-api.md); when unset, the role's default (aggregator 18000: the
+    /// site-local API, central 19000: the central API). 0 picks a free port.
+    /// </summary>
+    public int? JobsPort { get; set; }
+
     public int EffectiveHttpPort => HttpPort ?? (Role == CentralRole ? 8080 : 9090);
+
+    public int EffectiveJobsPort => JobsPort ?? (Role == CentralRole ? 19000 : 18000);
 
     public bool IsAggregator => Role == AggregatorRole;
 }
@@ -46,6 +54,11 @@ public sealed class RuntimeOptionsValidator : Microsoft.Extensions.Options.IVali
         if (options.HttpPort is < 0 or > 65535)
         {
             errors.Add($"{RuntimeOptions.Section}:HttpPort must be from 0 to 65535, not {options.HttpPort}");
+        }
+
+        if (options.JobsPort is < 0 or > 65535)
+        {
+            errors.Add($"{RuntimeOptions.Section}:JobsPort must be from 0 to 65535, not {options.JobsPort}");
         }
 
         if (options.GrpcPort is < 0 or > 65535)

@@ -29,7 +29,7 @@ public sealed class AuthTokenOptions
 public static class BearerTokenAuthentication
 {
     /// <summary>Routes left open for probes and scrapers.</summary>
-    private static readonly HashSet<string> OpenPaths = new(StringComparer.OrdinalIgnoreCase) { "/healthz", "/readyz", "/metrics" };
+    private static readonly HashSet<string> OpenPaths = new(StringComparer.OrdinalIgnoreCase) { "/healthz", "/readyz", "/metrics", "/v1/healthz" };
 
     /// <summary>
     /// Routes with their own authentication: server ingest (per-server tokens), the dashboard reads

@@ -1,0 +1,355 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Threading.Channels;
+using Aperture.Storage;
+using Microsoft.Extensions.Options;
+
+namespace Aperture.Runtime.Jobs;
+
+/// <summary>
+/// The one reader of the ingest queue: takes accepted events in batches, folds them into their jobs'
+/// states (loading states it does not hold from ClickHouse, one query per batch), and writes the
+/// events and the changed states to ClickHouse; the write of one batch overlaps the fold of the next,
+/// and writes stay in order. A failed write is retried with backoff under the same
+/// deduplication token until ClickHouse takes it, so an acknowledged event is not lost to a hiccup.
+/// Reads wait on <see cref="WaitStoredAsync"/> for what was acknowledged before them.
+/// </summary>
+public sealed partial class JobStateWriter(
+    Channel<QueuedEvent> queue,
+    JobStore store,
+    IOptions<JobsOptions> options,
+    TimeProvider time,
+    ILogger<JobStateWriter> logger) : BackgroundService
+{
+    private readonly Dictionary<(string Site, string Type, string Id), JobState> _states = [];
+    private readonly Lock _signalLock = new();
+    private TaskCompletionSource _stored = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource _flushRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ulong _storedThrough;
+
+    // Hashes of every stored job's key, so that a key not in it is a new job that needs no read;
+    // null until read from ClickHouse, or when there are more jobs than KnownJobsLimit.
+    private HashSet<ulong>? _storedKeys;
+    private bool _storedKeysRead;
+
+    /// <summary>The stream id through which every accepted event is stored.</summary>
+    public ulong StoredThrough => Volatile.Read(ref _storedThrough);
+
+    /// <summary>Waits until every event up to <paramref name="streamId"/> is stored, asking for a flush now.</summary>
+    /// <exception cref="TimeoutException">Storage did not take them within the read timeout.</exception>
+    public async Task WaitStoredAsync(ulong streamId, CancellationToken cancellationToken)
+    {
+        var deadline = time.GetUtcNow() + options.Value.ReadTimeout;
+        while (StoredThrough < streamId)
+        {
+            Task stored;
+            lock (_signalLock)
+            {
+                stored = _stored.Task;
+                _flushRequested.TrySetResult();
+            }
+
+            if (StoredThrough >= streamId)
+            {
+                return;
+            }
+
+            var remaining = deadline - time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero)
+            {
+                throw new TimeoutException($"events accepted before this read were not stored within {options.Value.ReadTimeout.TotalSeconds:0.#} s");
+            }
+
+            try
+            {
+                await stored.WaitAsync(remaining, time, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                // Checked at the top of the loop.
+            }
+        }
+    }
+
+    /// <summary>A folded batch: the rows to write and the last stream id it covers.</summary>
+    private sealed record FoldedBatch(List<JobEventRow> Events, List<JobStateRow> States, HashSet<(string, string, string)> Keys, ulong LastStreamId, int Late);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<QueuedEvent>();
+        // The write of one batch runs while the next is collected and folded; writes stay in order.
+        Task writing = Task.CompletedTask;
+        FoldedBatch? inFlight = null;
+        try
+        {
+            while (await queue.Reader.WaitToReadAsync(stoppingToken))
+            {
+                await CollectAsync(batch, stoppingToken);
+                var folded = await FoldWithRetriesAsync(batch, inFlight, stoppingToken);
+                batch.Clear();
+                await writing;
+                inFlight = folded;
+                writing = WriteWithRetriesAsync(folded, stoppingToken);
+            }
+
+            await writing;
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Shutting down: one last bounded attempt for what is in flight and what is waiting.
+            try
+            {
+                await writing;
+            }
+            catch (OperationCanceledException)
+            {
+                // Written again below.
+            }
+
+            using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            var lost = 0;
+            if (inFlight is not null && StoredThrough < inFlight.LastStreamId)
+            {
+                lost += await WriteOnceAtShutdownAsync(inFlight, last.Token);
+            }
+
+            batch.Clear();
+            while (queue.Reader.TryRead(out var e))
+            {
+                batch.Add(e);
+            }
+
+            if (batch.Count > 0)
+            {
+                try
+                {
+                    lost += await WriteOnceAtShutdownAsync(await FoldAsync(batch, null, last.Token), last.Token);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    lost += batch.Count;
+                    LogLostAtShutdown(lost, e.Message);
+                }
+            }
+        }
+    }
+
+    private async Task<int> WriteOnceAtShutdownAsync(FoldedBatch folded, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.WriteAsync(folded.Events, folded.States, Guid.NewGuid().ToString("N"), cancellationToken);
+            return 0;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogLostAtShutdown(folded.Events.Count, e.Message);
+            return folded.Events.Count;
+        }
+    }
+
+    /// <summary>Takes events until enough wait, the flush interval since the first has passed, or a read asks for a flush.</summary>
+    private async Task CollectAsync(List<QueuedEvent> batch, CancellationToken stoppingToken)
+    {
+        var limit = options.Value.FlushEvents;
+        var deadline = time.GetUtcNow() + options.Value.FlushInterval;
+        while (true)
+        {
+            while (batch.Count < limit && queue.Reader.TryRead(out var e))
+            {
+                batch.Add(e);
+            }
+
+            Task flushRequested;
+            lock (_signalLock)
+            {
+                flushRequested = _flushRequested.Task;
+            }
+
+            var remaining = deadline - time.GetUtcNow();
+            if (batch.Count >= limit || remaining <= TimeSpan.Zero || flushRequested.IsCompleted)
+            {
+                return;
+            }
+
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            var more = queue.Reader.WaitToReadAsync(wait.Token).AsTask();
+            var done = await Task.WhenAny(more, flushRequested, Task.Delay(remaining, time, wait.Token));
+            await wait.CancelAsync();
+            stoppingToken.ThrowIfCancellationRequested();
+            if (done == more && more.IsCompletedSuccessfully && !await more)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task<FoldedBatch> FoldWithRetriesAsync(List<QueuedEvent> batch, FoldedBatch? inFlight, CancellationToken stoppingToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await FoldAsync(batch, inFlight, stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
+            {
+                LogWriteFailed(batch.Count, attempt, delay, e.Message);
+                delay = await BackOffAsync(delay, stoppingToken);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes a folded batch until ClickHouse takes it, under one deduplication token, so a retry
+    /// after an unknown outcome stores the rows once; then tells the waiting reads.
+    /// </summary>
+    private async Task WriteWithRetriesAsync(FoldedBatch folded, CancellationToken stoppingToken)
+    {
+        var token = Guid.NewGuid().ToString("N");
+        var delay = TimeSpan.FromMilliseconds(100);
+        for (var attempt = 1; ; attempt++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                await store.WriteAsync(folded.Events, folded.States, token, stoppingToken);
+                JobsMetrics.Writes.WithLabels("ok").Inc();
+                JobsMetrics.WriteDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                break;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
+            {
+                JobsMetrics.Writes.WithLabels("error").Inc();
+                LogWriteFailed(folded.Events.Count, attempt, delay, e.Message);
+                delay = await BackOffAsync(delay, stoppingToken);
+            }
+        }
+
+        JobsMetrics.LateEvents.Inc(folded.Late);
+        JobsMetrics.PendingEvents.Set(queue.Reader.Count);
+        lock (_signalLock)
+        {
+            Volatile.Write(ref _storedThrough, folded.LastStreamId);
+            _stored.TrySetResult();
+            _stored = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_flushRequested.Task.IsCompleted)
+            {
+                _flushRequested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    /// <summary>Full jitter keeps many sites from retrying against ClickHouse in step.</summary>
+    private async Task<TimeSpan> BackOffAsync(TimeSpan delay, CancellationToken stoppingToken)
+    {
+        await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * delay.TotalMilliseconds), time, stoppingToken);
+        return TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.Value.MaxRetryDelay.Ticks));
+    }
+
+    /// <summary>
+    /// Folds the batch into the held states (reading back, in one query, those stored but not held)
+    /// and builds its rows. Nothing is changed before the read succeeded, so a failed fold is simply
+    /// tried again. The states of the batch still being written are never evicted.
+    /// </summary>
+    private async Task<FoldedBatch> FoldAsync(List<QueuedEvent> batch, FoldedBatch? inFlight, CancellationToken cancellationToken)
+    {
+        await ReadStoredKeysAsync(cancellationToken);
+        Evict(inFlight?.Keys);
+        var missing = batch.Select(q => Key(q.Event)).Where(k => !_states.ContainsKey(k) && (_storedKeys is null || _storedKeys.Contains(Hash(k)))).ToHashSet();
+        var loaded = await store.LoadStatesAsync(missing, cancellationToken);
+        var changed = new Dictionary<(string, string, string), JobState>();
+        var events = new List<JobEventRow>(batch.Count);
+        var late = 0;
+        foreach (var q in batch)
+        {
+            var e = q.Event;
+            var key = Key(e);
+            if (!changed.TryGetValue(key, out var state))
+            {
+                if (!_states.TryGetValue(key, out state))
+                {
+                    state = loaded.TryGetValue(key, out var stored)
+                        ? JsonSerializer.Deserialize(stored, JobsJsonContext.Default.JobState)!
+                        : JobState.Create(e, q.ReceivedAtMs);
+                    _states[key] = state;
+                    _storedKeys?.Add(Hash(key));
+                }
+
+                changed[key] = state;
+            }
+
+            if (!state.Apply(e))
+            {
+                late++;
+            }
+
+            events.Add(new JobEventRow(e.SiteId, e.EntityType, e.EntityId, e.ParentId ?? string.Empty, e.Kind, e.At.ToUnixTimeMilliseconds(),
+                e.Status ?? string.Empty, q.StreamId, e.IdempotencyKey ?? string.Empty, q.ReceivedAtMs, q.Payload));
+        }
+
+        if (_storedKeys is not null && _storedKeys.Count > options.Value.KnownJobsLimit)
+        {
+            _storedKeys = null;
+        }
+
+        return new FoldedBatch(events, changed.Values.Select(Row).ToList(), [.. changed.Keys], batch[^1].StreamId, late);
+    }
+
+    private async Task ReadStoredKeysAsync(CancellationToken cancellationToken)
+    {
+        if (_storedKeysRead)
+        {
+            return;
+        }
+
+        var keys = new HashSet<ulong>();
+        var complete = await store.ReadKeysAsync(options.Value.KnownJobsLimit, (site, type, id) => keys.Add(Hash((site, type, id))), cancellationToken);
+        _storedKeys = complete ? keys : null;
+        _storedKeysRead = true;
+    }
+
+    private static ulong Hash((string Site, string Type, string Id) key) =>
+        System.IO.Hashing.XxHash3.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(string.Concat(key.Site, "\n", key.Type, "\n", key.Id)));
+
+    /// <summary>Drops held states past the cache limit, ended jobs first; they are read back when an event comes.</summary>
+    private void Evict(HashSet<(string, string, string)>? writing)
+    {
+        var limit = options.Value.StateCacheLimit;
+        if (_states.Count <= limit)
+        {
+            return;
+        }
+
+        var target = limit * 9 / 10;
+        foreach (var key in _states.Where(s => s.Value.IsTerminal && writing?.Contains(s.Key) != true).Select(s => s.Key).ToList())
+        {
+            if (_states.Count <= target)
+            {
+                return;
+            }
+
+            _states.Remove(key);
+        }
+
+        foreach (var key in _states.Keys.Where(k => writing?.Contains(k) != true).Take(_states.Count - target).ToList())
+        {
+            _states.Remove(key);
+        }
+    }
+
+    private static (string, string, string) Key(JobEvent e) => (e.SiteId, e.EntityType, e.EntityId);
+
+    private static JobStateRow Row(JobState s) => new(
+        s.SiteId, s.EntityType, s.JobId, s.ParentId ?? string.Empty, s.AppId, s.AppName, s.AppVersion, s.JobKey ?? string.Empty,
+        s.SubKey ?? string.Empty, s.Status, s.EffectiveStartedAtMs, s.EndedAtMs, s.DurationS, s.Metric(JobMetricNames.CpuUserS),
+        s.Metric(JobMetricNames.CpuSystemS), s.Metric(JobMetricNames.MemMaxMb), s.MetadataJson(), s.InsertedAtMs, s.Version,
+        JsonSerializer.Serialize(s, JobsJsonContext.Default.JobState));
+
+    [LoggerMessage(EventId = 510, Level = LogLevel.Warning, Message = "Write of {Events} job events failed (attempt {Attempt}); retrying within {Delay}: {Reason}")]
+    private partial void LogWriteFailed(int events, int attempt, TimeSpan delay, string reason);
+
+    [LoggerMessage(EventId = 511, Level = LogLevel.Error, Message = "Shutting down with {Events} job events not written to ClickHouse: {Reason}")]
+    private partial void LogLostAtShutdown(int events, string reason);
+}
