@@ -99,4 +99,31 @@ public sealed class CentralApiTests
         });
         Assert.Contains("Aperture:Central:Sites:fab1", error.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_site_list_follows_the_config_file_the_operator_publishes_without_a_restart()
+    {
+        using var directory = new Aperture.Testing.TemporaryDirectory("aperture-central-config");
+        var file = Path.Combine(directory.Path, "sites.json");
+        // What the operator's aperture-central-sites ConfigMap holds.
+        await File.WriteAllTextAsync(file, """{"Aperture":{"Central":{"Sites":{"eu-west":"http://eu-west-aggregator.obs.svc:18000"}}}}""", TestContext.Current.CancellationToken);
+        await using var central = await RuntimeEnvironment.StartAsync(Hosting.RuntimeOptions.CentralRole, "--config", file);
+
+        var (_, first) = await GetAsync(central.JobsHttp, "/v1/sites");
+        Assert.Equal(["eu-west"], first.GetProperty("sites").EnumerateArray().Select(s => s.GetProperty("id").GetString()));
+
+        await File.WriteAllTextAsync(file, """{"Aperture":{"Central":{"Sites":{"eu-west":"http://eu-west-aggregator.obs.svc:18000","us-east":"http://us-east-aggregator.obs.svc:18000"}}}}""", TestContext.Current.CancellationToken);
+        await RuntimeEnvironment.WaitUntilAsync(async () =>
+        {
+            var (_, sites) = await GetAsync(central.JobsHttp, "/v1/sites");
+            return sites.GetProperty("count").GetInt32() == 2;
+        }, TimeSpan.FromSeconds(20), "the second site from the rewritten file");
+    }
+
+    [Fact]
+    public void A_missing_config_file_stops_the_start_naming_it()
+    {
+        var error = Assert.ThrowsAny<Exception>(() => Hosting.RuntimeApplication.Build(["--role", "central", "--config", "/nonexistent/aperture/sites.json"]));
+        Assert.Contains("sites.json", error.Message, StringComparison.Ordinal);
+    }
 }
