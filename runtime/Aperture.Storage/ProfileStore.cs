@@ -29,6 +29,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
     // Stacks this process has written: most stacks recur, and writing them again is wasted work.
     private readonly ConcurrentDictionary<ulong, byte> _knownStacks = new();
     private readonly ConcurrentDictionary<ulong, CallStack> _stackCache = new();
+    private RowBinaryWriter? _samplesBuffer;
 
     private string Table(string name) => $"`{database}`.{name}";
 
@@ -72,7 +73,10 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
     public async Task WriteAsync(IReadOnlyList<ProfileBatch> batches, string flushToken, CancellationToken cancellationToken)
     {
         var newStacks = new Dictionary<ulong, CallStack>();
-        var samples = new RowBinaryWriter(batches.Sum(b => b.Events.Length) * 64 + 1024);
+        // One flush at a time reuses the last flush's buffer (tens of MB, which would be a large-object
+        // allocation per flush); a flush that overlaps another gets its own.
+        var samples = Interlocked.Exchange(ref _samplesBuffer, null) ?? new RowBinaryWriter(batches.Sum(b => b.Events.Length) * 96 + 1024);
+        samples.Reset();
         var sampleRows = 0;
         var encodedTenant = RowBinaryWriter.EncodeString(tenant);
         foreach (var batch in batches)
@@ -133,9 +137,16 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
             await InsertAsync("profile_stacks", StackColumns, stacks, $"{flushToken}:stacks", cancellationToken);
         }
 
-        if (sampleRows > 0)
+        try
         {
-            await InsertAsync("profile_samples", SampleColumns, samples, $"{flushToken}:samples", cancellationToken);
+            if (sampleRows > 0)
+            {
+                await InsertAsync("profile_samples", SampleColumns, samples, $"{flushToken}:samples", cancellationToken);
+            }
+        }
+        finally
+        {
+            _samplesBuffer = samples;
         }
 
         var batchRows = new RowBinaryWriter();

@@ -17,6 +17,9 @@ public sealed class RowBinaryWriter
 
     public int Length => _buffer.WrittenCount;
 
+    /// <summary>Starts over, keeping the buffer: a writer that flushes again and again allocates its space once.</summary>
+    public void Reset() => _buffer.ResetWrittenCount();
+
     public ReadOnlyMemory<byte> Written => _buffer.WrittenMemory;
 
     public void WriteInt8(sbyte value) => WriteUInt8((byte)value);

@@ -115,7 +115,7 @@ public static class PushRequestReader
             table[s] = context.Read(stackSlices[s], "stacks", s);
         }
 
-        var stacks = new Dictionary<ulong, CallStack>();
+        var stacks = new Dictionary<ulong, CallStack>(table.Length);
         var built = ImmutableArray.CreateBuilder<ProfileEvent>(events.Count);
         for (var i = 0; i < events.Count; i++)
         {
