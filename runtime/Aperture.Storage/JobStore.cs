@@ -114,21 +114,9 @@ public sealed class JobStore(ClickHouseClient client, string database)
         }
     }
 
-    private async Task InsertAsync(string table, string[] columns, RowBinaryWriter rows, string token, CancellationToken cancellationToken)
-    {
-        var options = new QueryOptions
-        {
-            Database = database,
-            CustomSettings = new Dictionary<string, object>
-            {
-                ["insert_deduplicate"] = 1,
-                ["insert_deduplication_token"] = token,
-            },
-        };
-        using var body = new MemoryStream(rows.Written.ToArray(), writable: false);
-        using var response = await client.InsertRawStreamAsync(table, body, "RowBinary", columns, useCompression: false, options, cancellationToken);
-        response.EnsureSuccessStatusCode();
-    }
+    /// <summary>One request per table and flush, so that the deduplication token covers the whole write.</summary>
+    private Task InsertAsync(string table, string[] columns, RowBinaryWriter rows, string token, CancellationToken cancellationToken) =>
+        client.InsertAsync(database, table, columns, rows, token, cancellationToken);
 
     /// <summary>The stored fold records of the given jobs, keyed by (site, type, id); jobs never seen are absent.</summary>
     public async Task<Dictionary<(string Site, string Type, string Id), string>> LoadStatesAsync(

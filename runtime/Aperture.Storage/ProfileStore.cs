@@ -178,21 +178,8 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
     }
 
     /// <summary>One request per table and flush, so that the deduplication token covers the whole write.</summary>
-    private async Task InsertAsync(string table, string[] columns, RowBinaryWriter rows, string token, CancellationToken cancellationToken)
-    {
-        var options = new QueryOptions
-        {
-            Database = database,
-            CustomSettings = new Dictionary<string, object>
-            {
-                ["insert_deduplicate"] = 1,
-                ["insert_deduplication_token"] = token,
-            },
-        };
-        using var body = rows.AsStream();
-        using var response = await client.InsertRawStreamAsync(table, body, "RowBinary", columns, useCompression: false, options, cancellationToken);
-        response.EnsureSuccessStatusCode();
-    }
+    private Task InsertAsync(string table, string[] columns, RowBinaryWriter rows, string token, CancellationToken cancellationToken) =>
+        client.InsertAsync(database, table, columns, rows, token, cancellationToken);
 
     private static byte KindBits(ProfileBatch batch)
     {

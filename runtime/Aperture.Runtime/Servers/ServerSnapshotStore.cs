@@ -66,18 +66,7 @@ public sealed class ServerSnapshotStore(ClickHouseClient client, string database
             Write(rows, snapshot);
         }
 
-        var options = new QueryOptions
-        {
-            Database = database,
-            CustomSettings = new Dictionary<string, object>
-            {
-                ["insert_deduplicate"] = 1,
-                ["insert_deduplication_token"] = flushToken,
-            },
-        };
-        using var body = new MemoryStream(rows.Written.ToArray(), writable: false);
-        using var response = await client.InsertRawStreamAsync("server_snapshots", body, "RowBinary", Columns, useCompression: false, options, cancellationToken);
-        response.EnsureSuccessStatusCode();
+        await client.InsertAsync(database, "server_snapshots", Columns, rows, flushToken, cancellationToken);
     }
 
     private void Write(RowBinaryWriter w, ServerSnapshot snapshot)
