@@ -237,7 +237,7 @@ public sealed partial class OperatorHost : IAsyncDisposable
             IReadOnlyList<AlertRule> RulesOf(Site site) =>
                 [.. alertCache.All().Where(r => r.Metadata.NamespaceProperty == site.Metadata.NamespaceProperty && r.Spec.SiteRef.Name == site.Metadata.Name && r.Metadata.DeletionTimestamp is null)];
 
-            using var central = new CentralSitesPublisher(_client, _options.LeaseNamespace, () => [.. siteCache.All()]);
+            using var central = new CentralSitesPublisher(_client, _options.LeaseNamespace, () => [.. siteCache.All()], time);
             var sites = new Controller<Site>("Site", siteWatcher, siteCache, siteQueue, new SiteReconciler(_client, _options.Sites, time, RulesOf, central),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.Sites"));
             var targets = new Controller<ProfilingTarget>("ProfilingTarget", targetWatcher, targetCache, targetQueue,
@@ -254,7 +254,7 @@ public sealed partial class OperatorHost : IAsyncDisposable
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.MonitoredServers"));
             _ = Task.WhenAll(siteWatcher.Synced, targetWatcher.Synced, alertWatcher.Synced, serverWatcher.Synced, statefulSetWatcher.Synced)
                 .ContinueWith(_ => _synced = true, TaskScheduler.Default);
-            await Task.WhenAll(statefulSetWatcher.RunAsync(cancellationToken), sites.RunAsync(cancellationToken), targets.RunAsync(cancellationToken), alerts.RunAsync(cancellationToken), servers.RunAsync(cancellationToken));
+            await Task.WhenAll(statefulSetWatcher.RunAsync(cancellationToken), central.RunAsync(cancellationToken), sites.RunAsync(cancellationToken), targets.RunAsync(cancellationToken), alerts.RunAsync(cancellationToken), servers.RunAsync(cancellationToken));
         }
         finally
         {

@@ -33,10 +33,7 @@ public sealed class SiteReconciler(
 {
     public async Task<ReconcileResult> ReconcileAsync(string key, Site? site, CancellationToken cancellationToken)
     {
-        if (central is not null)
-        {
-            await central.PublishAsync(cancellationToken);
-        }
+        central?.Request();
 
         if (site is null || site.Metadata.DeletionTimestamp is not null)
         {
