@@ -50,7 +50,7 @@ public sealed class CentralSitesPublisher(IKubernetes client, string ns, Func<IR
         }
     }
 
-    public async Task PublishAsync(CancellationToken cancellationToken)
+    private async Task PublishAsync(CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
         try
