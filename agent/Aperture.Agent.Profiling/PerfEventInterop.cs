@@ -14,6 +14,7 @@ internal static unsafe partial class PerfEventInterop
     public const ulong SampleTid = 1UL << 1;
     public const ulong SampleTime = 1UL << 2;
     public const ulong SampleCallchain = 1UL << 5;
+    public const ulong SampleRaw = 1UL << 10;
 
     public const int AttrSize = 112;
     public const ulong FlagFdCloexec = 8;

@@ -13,6 +13,12 @@ internal interface IPerfRecordSink
     void OnLost(ulong lostSamples);
 }
 
+/// <summary>A sink for tracepoint samples (sample_type TID|TIME|CALLCHAIN|RAW): the raw bytes start with common_type, the tracepoint id.</summary>
+internal interface ITracepointRecordSink : IPerfRecordSink
+{
+    void OnRawSample(int pid, int tid, ulong timeNs, ReadOnlySpan<ulong> callchain, ReadOnlySpan<byte> raw);
+}
+
 /// <summary>
 /// Parses the records between data_tail and data_head of a perf ring buffer whose sample_type is
 /// IP|TID|TIME|CALLCHAIN. Pure over bytes, so the wrap-around and the record layout are tested on crafted buffers.
@@ -81,6 +87,8 @@ internal static class PerfRecordReader
     {
         switch (type)
         {
+            case RecordSample when sink is ITracepointRecordSink tracepoints:
+                return DispatchRaw(body, tracepoints);
             case RecordSample:
                 // ip u64, pid u32, tid u32, time u64, nr u64, ips[nr]
                 if (body.Length < 32)
@@ -120,6 +128,41 @@ internal static class PerfRecordReader
                 // Other records (throttle, unthrottle) carry nothing a CPU profile needs.
                 return true;
         }
+    }
+
+    /// <summary>pid u32, tid u32, time u64, nr u64, ips[nr], size u32, raw[size].</summary>
+    internal static bool DispatchRaw(ReadOnlySpan<byte> body, ITracepointRecordSink sink)
+    {
+        if (body.Length < 24 || !BitConverter.IsLittleEndian)
+        {
+            return false;
+        }
+
+        var pid = BinaryPrimitives.ReadInt32LittleEndian(body);
+        var tid = BinaryPrimitives.ReadInt32LittleEndian(body[4..]);
+        var time = BinaryPrimitives.ReadUInt64LittleEndian(body[8..]);
+        var nr = BinaryPrimitives.ReadUInt64LittleEndian(body[16..]);
+        if (nr > (ulong)(body.Length - 24) / 8)
+        {
+            return false;
+        }
+
+        var chainBytes = (int)nr * 8;
+        var chain = MemoryMarshal.Cast<byte, ulong>(body.Slice(24, chainBytes));
+        var rest = body[(24 + chainBytes)..];
+        if (rest.Length < 4)
+        {
+            return false;
+        }
+
+        var size = BinaryPrimitives.ReadUInt32LittleEndian(rest);
+        if (size > (uint)(rest.Length - 4))
+        {
+            return false;
+        }
+
+        sink.OnRawSample(pid, tid, time, chain, rest.Slice(4, (int)size));
+        return true;
     }
 
     private static void Copy(ReadOnlySpan<byte> data, ulong start, Span<byte> destination)
