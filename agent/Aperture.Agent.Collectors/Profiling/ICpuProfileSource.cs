@@ -18,11 +18,54 @@ public sealed record CpuProfileStack(
     ulong FirstTimestampNs,
     ulong LastTimestampNs);
 
-/// <summary>What one collection gives: the stacks since the previous one, and the sampling period used.</summary>
-public sealed record CpuProfile(IReadOnlyList<CpuProfileStack> Stacks, ulong SamplePeriodNs);
+/// <summary>Syscalls of one stack (at entry, root first) of one thread: how many, and their summed latency.</summary>
+public sealed record SyscallProfileEvent(
+    IReadOnlyList<CpuProfileFrame> Frames,
+    ulong Count,
+    uint Pid,
+    uint Tid,
+    ulong FirstTimestampNs,
+    ulong LatencyNs,
+    string Syscall);
+
+/// <summary>Waits of one stack (root first) of one thread on one lock (the futex word's address): how many, and the summed wait.</summary>
+public sealed record LockProfileEvent(
+    IReadOnlyList<CpuProfileFrame> Frames,
+    ulong Count,
+    uint Pid,
+    uint Tid,
+    ulong FirstTimestampNs,
+    ulong WaitNs,
+    ulong LockAddress);
+
+/// <summary>
+/// What one collection gives: the stacks since the previous one, and the sampling period used; and, where the
+/// kernel allows tracepoints, the lock waits and syscalls completed meanwhile.
+/// </summary>
+public sealed record CpuProfile(IReadOnlyList<CpuProfileStack> Stacks, ulong SamplePeriodNs)
+{
+    public IReadOnlyList<LockProfileEvent> Locks { get; init; } = [];
+
+    public IReadOnlyList<SyscallProfileEvent> Syscalls { get; init; } = [];
+
+    public bool IsEmpty => Stacks.Count == 0 && Locks.Count == 0 && Syscalls.Count == 0;
+}
 
 /// <summary>What the configuration asks of the profiler: samples per second per CPU, and which processes (all when empty).</summary>
-public sealed record CpuProfilerSettings(int SampleRateHz, IReadOnlyList<int> Pids);
+public sealed record CpuProfilerSettings(int SampleRateHz, IReadOnlyList<int> Pids)
+{
+    /// <summary>Trace futex waits (tracepoints syscalls/sys_enter_futex, sys_exit_futex).</summary>
+    public bool LockEvents { get; init; }
+
+    /// <summary>Trace syscalls (tracepoints raw_syscalls/sys_enter, sys_exit).</summary>
+    public bool SyscallEvents { get; init; }
+
+    /// <summary>Syscalls and waits shorter than this are not counted.</summary>
+    public long MinLatencyNs { get; init; }
+}
+
+/// <summary>Whether one kind of kernel event (lock_events, syscall_events) is collected, is permitted here, and why.</summary>
+public sealed record KernelEventState(string Name, bool Loaded, bool Permitted, string Reason);
 
 /// <summary>
 /// The seam between the agent and a CPU profiler (perf_event_open sampling with call chains and
@@ -40,12 +83,20 @@ public interface ICpuProfileSource
 
     /// <summary>Drains what was sampled since the last call; empty when nothing was.</summary>
     CpuProfile Collect();
+
+    /// <summary>The lock and syscall event collectors, as the collectors status lists them.</summary>
+    IReadOnlyList<KernelEventState> KernelEvents() =>
+    [
+        new("lock_events", false, false, UnlinkedCpuProfileSource.KernelEventsReason),
+        new("syscall_events", false, false, UnlinkedCpuProfileSource.KernelEventsReason),
+    ];
 }
 
 /// <summary>The profiler of a build that has none linked in: it says so and collects nothing.</summary>
 public sealed class UnlinkedCpuProfileSource : ICpuProfileSource
 {
     public const string Reason = "cpu profiler not linked in this build";
+    public const string KernelEventsReason = "kernel event collector not linked in this build";
 
     public CpuProfileProbe Probe() => new(false, Reason);
 

@@ -119,14 +119,16 @@ public static class AgentApi
         var config = agent.Config.Current;
         var gpu = agent.HostCollector.Gpus;
         var profiler = agent.ProfileProbe;
-        var collectors = new[]
-        {
+        CollectorState[] collectors =
+        [
             new CollectorState("host", "procfs", agent.LastHostSampleError is null, agent.LastHostSampleError is null,
                 agent.LastHostSampleError ?? $"reading {Path.Combine(agent.HostCollector.Proc.Root, "proc")} and {Path.Combine(agent.HostCollector.Proc.Root, "sys")} every {config.Collectors.IntervalSeconds} s"),
             new CollectorState("gpu", gpu.Name, gpu.Available, true, gpu.Reason),
             new CollectorState("cpu_profiler", "perf_event", profiler.Available && config.Profiling.Enabled, profiler.Available,
                 config.Profiling.Enabled ? profiler.Reason : "disabled in the configuration (profiling.enabled: false); " + profiler.Reason),
-        };
+            .. agent.Profiler.KernelEvents().Select(k => new CollectorState(k.Name, "tracepoint", k.Loaded && config.Profiling.Enabled, k.Permitted,
+                config.Profiling.Enabled ? k.Reason : "disabled in the configuration (profiling.enabled: false); " + k.Reason)),
+        ];
         return new
         {
             collectors,

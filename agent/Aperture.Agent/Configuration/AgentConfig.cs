@@ -109,6 +109,15 @@ public sealed class ProfilingConfig
 
     /// <summary>Process ids to profile; all processes when empty.</summary>
     public List<int> Pids { get; set; } = [];
+
+    /// <summary>Trace futex waits with kernel tracepoints, where the kernel allows them.</summary>
+    public bool LockEvents { get; set; } = true;
+
+    /// <summary>Trace syscalls with kernel tracepoints, where the kernel allows them.</summary>
+    public bool SyscallEvents { get; set; } = true;
+
+    /// <summary>Syscalls and lock waits shorter than this (microseconds) are not counted, which keeps the volume down.</summary>
+    public double MinLatencyMicroseconds { get; set; } = 10;
 }
 
 public sealed class ExportConfig

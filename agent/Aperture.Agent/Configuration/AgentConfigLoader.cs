@@ -198,6 +198,7 @@ public static partial class AgentConfigLoader
         Check(config.Profiling.SampleRate is >= 1 and <= 10_000, "profiling.sample_rate", "must be between 1 and 10000 Hz");
         Check(config.Profiling.IntervalSeconds is >= 0.05 and <= 3600, "profiling.interval_seconds", "must be between 0.05 and 3600");
         Check(config.Profiling.Pids.All(p => p > 0), "profiling.pids", "process ids are positive");
+        Check(config.Profiling.MinLatencyMicroseconds is >= 0 and <= 60_000_000, "profiling.min_latency_microseconds", "must be between 0 and 60000000");
         CheckUrl(config.Export.Aggregator.Endpoint, "export.aggregator.endpoint");
         CheckUrl(config.Export.Servers.Endpoint, "export.servers.endpoint");
         CheckUrl(config.Export.Jobs.Endpoint, "export.jobs.endpoint");

@@ -5,29 +5,38 @@ namespace Aperture.Agent.Profiling;
 
 /// <summary>
 /// The agent's CPU profiler: <see cref="PerfCpuProfiler"/> (perf_event_open with call chains and
-/// symbolisation) behind the agent's <see cref="ICpuProfileSource"/> seam. A reload that changes the
-/// rate or the processes starts a new sampler; where the kernel refuses, the reason is what the
-/// collectors status shows, and the rest of the agent runs on.
+/// symbolisation) behind the agent's <see cref="ICpuProfileSource"/> seam, with <see cref="KernelEventCollector"/>
+/// for lock waits and syscalls where the kernel allows tracepoints. A reload that changes the settings starts
+/// new samplers; where the kernel refuses, the reason is what the collectors status shows, and the rest of the
+/// agent runs on.
 /// </summary>
 public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
 {
     private readonly Lock _gate = new();
     private PerfCpuProfiler? _profiler;
+    private KernelEventCollector? _kernelEvents;
     private CpuProfilerSettings? _settings;
     private CpuProfileProbe _state = new(false, "not started");
+    private IReadOnlyList<KernelEventState> _kernelState =
+    [
+        new("lock_events", false, true, "not started"),
+        new("syscall_events", false, true, "not started"),
+    ];
 
     public void Configure(CpuProfilerSettings settings)
     {
+        ArgumentNullException.ThrowIfNull(settings);
         lock (_gate)
         {
-            if (_settings is not null && _settings.SampleRateHz == settings.SampleRateHz && _settings.Pids.SequenceEqual(settings.Pids) && _profiler is not null)
+            if (_settings is not null && _settings.SampleRateHz == settings.SampleRateHz && _settings.Pids.SequenceEqual(settings.Pids)
+                && _settings.LockEvents == settings.LockEvents && _settings.SyscallEvents == settings.SyscallEvents && _settings.MinLatencyNs == settings.MinLatencyNs)
             {
                 return;
             }
 
-            _profiler?.Dispose();
-            _profiler = null;
+            Stop();
             _settings = settings;
+            StartKernelEvents(settings);
             var availability = PerfCpuProfiler.Probe();
             if (!availability.Available)
             {
@@ -64,23 +73,38 @@ public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
         }
     }
 
+    public IReadOnlyList<KernelEventState> KernelEvents()
+    {
+        lock (_gate)
+        {
+            return _kernelState;
+        }
+    }
+
     public CpuProfile Collect()
     {
         lock (_gate)
         {
-            if (_profiler is null || _settings is null)
+            if (_settings is null)
             {
                 return new CpuProfile([], 0);
             }
 
-            var stacks = _profiler.Collect().Select(s => new CpuProfileStack(
-                [.. s.FramesRootFirst.Select(f => new CpuProfileFrame(f.Ip, f.Function, f.Module))],
+            var stacks = _profiler is null ? [] : _profiler.Collect().Select(s => new CpuProfileStack(
+                Frames(s.FramesRootFirst),
                 (ulong)Math.Max(0, s.Count),
                 (uint)s.Pid,
                 (uint)s.Tid,
                 (ulong)Math.Max(0, s.FirstTimestampNs),
                 (ulong)Math.Max(0, s.LastTimestampNs))).ToList();
-            return new CpuProfile(stacks, (ulong)(1_000_000_000L / Math.Max(1, _settings.SampleRateHz)));
+            var events = _kernelEvents?.Collect();
+            return new CpuProfile(stacks, _profiler is null ? 0 : (ulong)(1_000_000_000L / Math.Max(1, _settings.SampleRateHz)))
+            {
+                Locks = events is null ? [] : [.. events.Locks.Select(l => new LockProfileEvent(
+                    Frames(l.FramesRootFirst), (ulong)l.Count, (uint)l.Pid, (uint)l.Tid, (ulong)Math.Max(0, l.FirstTimestampNs), (ulong)Math.Max(0, l.TotalWaitNs), l.LockAddress))],
+                Syscalls = events is null ? [] : [.. events.Syscalls.Select(s => new SyscallProfileEvent(
+                    Frames(s.FramesRootFirst), (ulong)s.Count, (uint)s.Pid, (uint)s.Tid, (ulong)Math.Max(0, s.FirstTimestampNs), (ulong)Math.Max(0, s.TotalLatencyNs), s.Syscall))],
+            };
         }
     }
 
@@ -88,8 +112,62 @@ public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
     {
         lock (_gate)
         {
-            _profiler?.Dispose();
-            _profiler = null;
+            Stop();
+        }
+    }
+
+    private static List<CpuProfileFrame> Frames(IReadOnlyList<SampledFrame> frames) => [.. frames.Select(f => new CpuProfileFrame(f.Ip, f.Function, f.Module))];
+
+    private void Stop()
+    {
+        _profiler?.Dispose();
+        _profiler = null;
+        _kernelEvents?.Dispose();
+        _kernelEvents = null;
+    }
+
+    private void StartKernelEvents(CpuProfilerSettings settings)
+    {
+        if (!settings.LockEvents && !settings.SyscallEvents)
+        {
+            _kernelState =
+            [
+                new("lock_events", false, true, "disabled in the configuration (profiling.lock_events: false)"),
+                new("syscall_events", false, true, "disabled in the configuration (profiling.syscall_events: false)"),
+            ];
+            return;
+        }
+
+        var collector = new KernelEventCollector(new KernelEventOptions
+        {
+            Pids = settings.Pids,
+            Locks = settings.LockEvents,
+            Syscalls = settings.SyscallEvents,
+            MinLatencyNs = settings.MinLatencyNs,
+        });
+        try
+        {
+            collector.Start();
+            _kernelEvents = collector;
+            var targets = settings.Pids.Count == 0 ? "every process" : $"{settings.Pids.Count} processes";
+            _kernelState =
+            [
+                settings.LockEvents
+                    ? new("lock_events", true, true, $"tracing futex waits of {targets} (syscalls/sys_enter_futex, sys_exit_futex) of at least {settings.MinLatencyNs} ns")
+                    : new("lock_events", false, true, "disabled in the configuration (profiling.lock_events: false)"),
+                settings.SyscallEvents
+                    ? new("syscall_events", true, true, $"tracing syscalls of {targets} (raw_syscalls/sys_enter, sys_exit) of at least {settings.MinLatencyNs} ns")
+                    : new("syscall_events", false, true, "disabled in the configuration (profiling.syscall_events: false)"),
+            ];
+        }
+        catch (ProfilerUnavailableException e)
+        {
+            collector.Dispose();
+            _kernelState =
+            [
+                new("lock_events", false, false, settings.LockEvents ? e.Message : "disabled in the configuration (profiling.lock_events: false)"),
+                new("syscall_events", false, false, settings.SyscallEvents ? e.Message : "disabled in the configuration (profiling.syscall_events: false)"),
+            ];
         }
     }
 }

@@ -149,7 +149,12 @@ public sealed partial class AgentRuntime : IDisposable
     }
 
     private static CpuProfilerSettings ProfilerSettings(AgentConfig config) =>
-        new(config.Profiling.SampleRate, [.. config.Profiling.Pids]);
+        new(config.Profiling.SampleRate, [.. config.Profiling.Pids])
+        {
+            LockEvents = config.Profiling.LockEvents,
+            SyscallEvents = config.Profiling.SyscallEvents,
+            MinLatencyNs = (long)(config.Profiling.MinLatencyMicroseconds * 1000),
+        };
 
     private static HostSampleCollector NewHostCollector(AgentConfig config) =>
         new(new ProcFileSystem(config.Collectors.HostRoot), GpuSources.Detect(config.Collectors.Gpu.Enabled, config.Collectors.Gpu.NvidiaSmi), TimeProvider.System);
@@ -229,7 +234,7 @@ public sealed partial class AgentRuntime : IDisposable
         }
 
         var profile = Profiler.Collect();
-        if (profile.Stacks.Count == 0)
+        if (profile.IsEmpty)
         {
             return 0;
         }

@@ -15,7 +15,7 @@ public sealed class PushSequence(TimeProvider time)
     public ulong Next() => (ulong)Interlocked.Increment(ref _next);
 }
 
-/// <summary>Turns a collected CPU profile into one Push batch, each distinct stack and name sent once.</summary>
+/// <summary>Turns a collected CPU profile (with its lock and syscall events) into one Push batch, each distinct stack and name sent once.</summary>
 public static class PushBatchBuilder
 {
     public static PushRequest Build(string agentId, string hostname, ulong sequence, CpuProfile profile)
@@ -36,13 +36,13 @@ public static class PushBatchBuilder
             return index;
         }
 
-        foreach (var stack in profile.Stacks)
+        uint StackOf(IReadOnlyList<CpuProfileFrame> frames)
         {
-            var key = string.Join('\n', stack.Frames.Select(f => $"{f.Ip:x}|{f.Function}|{f.Module}"));
+            var key = string.Join('\n', frames.Select(f => $"{f.Ip:x}|{f.Function}|{f.Module}"));
             if (!stacks.TryGetValue(key, out var stackIndex))
             {
                 var message = new Stack();
-                foreach (var frame in stack.Frames)
+                foreach (var frame in frames)
                 {
                     message.Frames.Add(new Frame { Ip = frame.Ip, FunctionIndex = Intern(frame.Function), ModuleIndex = Intern(frame.Module) });
                 }
@@ -52,6 +52,11 @@ public static class PushBatchBuilder
                 request.Stacks.Add(message);
             }
 
+            return stackIndex;
+        }
+
+        foreach (var stack in profile.Stacks)
+        {
             request.Events.Add(new Event
             {
                 Type = EventType.Cpu,
@@ -59,7 +64,37 @@ public static class PushBatchBuilder
                 Count = stack.Count,
                 Pid = stack.Pid,
                 Tid = stack.Tid,
-                StackIndex = stackIndex,
+                StackIndex = StackOf(stack.Frames),
+            });
+        }
+
+        foreach (var wait in profile.Locks)
+        {
+            request.Events.Add(new Event
+            {
+                Type = EventType.Lock,
+                TimestampNs = wait.FirstTimestampNs,
+                Count = wait.Count,
+                Pid = wait.Pid,
+                Tid = wait.Tid,
+                WaitNs = wait.WaitNs,
+                LockAddress = wait.LockAddress,
+                StackIndex = StackOf(wait.Frames),
+            });
+        }
+
+        foreach (var call in profile.Syscalls)
+        {
+            request.Events.Add(new Event
+            {
+                Type = EventType.Syscall,
+                TimestampNs = call.FirstTimestampNs,
+                Count = call.Count,
+                Pid = call.Pid,
+                Tid = call.Tid,
+                LatencyNs = call.LatencyNs,
+                Syscall = call.Syscall,
+                StackIndex = StackOf(call.Frames),
             });
         }
 
