@@ -1,42 +1,10 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using Aperture.Testing;
 
 namespace Aperture.Agent.Profiling.Tests;
 
 public sealed class KernelEventCollectorTests
 {
-    private const string ContendedSource = """
-        #include <pthread.h>
-        #include <stdio.h>
-        #include <stdlib.h>
-        #include <time.h>
-        #include <fcntl.h>
-        #include <unistd.h>
-        static pthread_mutex_t aperture_lock = PTHREAD_MUTEX_INITIALIZER;
-        static volatile int running = 1;
-        __attribute__((noinline)) static void aperture_hold(void) {
-            pthread_mutex_lock(&aperture_lock);
-            struct timespec ts = {0, 2000000};
-            nanosleep(&ts, NULL);
-            pthread_mutex_unlock(&aperture_lock);
-        }
-        static void *aperture_worker(void *arg) { (void)arg; while (running) aperture_hold(); return NULL; }
-        int main(int argc, char **argv) {
-            pthread_t a, b;
-            pthread_create(&a, NULL, aperture_worker, NULL);
-            pthread_create(&b, NULL, aperture_worker, NULL);
-            printf("started\n");
-            fflush(stdout);
-            int fd = open("/dev/zero", O_RDONLY);
-            char buffer[64];
-            time_t end = time(NULL) + (argc > 1 ? atoi(argv[1]) : 30);
-            while (time(NULL) < end) { if (read(fd, buffer, sizeof buffer) < 0) return 1; struct timespec ts = {0, 1000000}; nanosleep(&ts, NULL); }
-            running = 0;
-            return 0;
-        }
-        """;
-
     private static string Fixture(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "tracefs", name));
 
     [Fact]
@@ -124,79 +92,34 @@ public sealed class KernelEventCollectorTests
     public async Task Collects_the_syscalls_and_futex_waits_of_a_running_program()
     {
         using var directory = new TemporaryDirectory();
-        var binary = Compile(directory.Path);
-        var start = new ProcessStartInfo(binary) { RedirectStandardOutput = true };
-        start.ArgumentList.Add("30");
-        using var process = Process.Start(start)!;
+        using var program = ContendedProgram.Run(ContendedProgram.Compile(directory.Path), seconds: 30);
+        var process = program.Process;
+        using var collector = new KernelEventCollector(new KernelEventOptions { Pids = [process.Id] });
         try
         {
-            Assert.Equal("started", process.StandardOutput.ReadLine());
-            using var collector = new KernelEventCollector(new KernelEventOptions { Pids = [process.Id] });
-            try
-            {
-                collector.Start();
-            }
-            catch (ProfilerUnavailableException e)
-            {
-                Assert.Skip($"the kernel refuses tracepoints here: {e.Message}");
-            }
-
-            var syscalls = new List<SyscallAggregate>();
-            var locks = new List<LockAggregate>();
-            for (var i = 0; i < 20 && !(syscalls.Any(s => s.Syscall == "read") && locks.Any(l => l.TotalWaitNs > 0)); i++)
-            {
-                await Task.Delay(250, TestContext.Current.CancellationToken);
-                var batch = collector.Collect();
-                syscalls.AddRange(batch.Syscalls);
-                locks.AddRange(batch.Locks);
-            }
-
-            Assert.Contains(syscalls, s => s.Syscall == "read" && s.Pid == process.Id && s.Count > 0);
-            Assert.Contains(syscalls, s => s.Syscall is "nanosleep" or "clock_nanosleep" && s.TotalLatencyNs > 0);
-            Assert.True(locks.Count > 0, $"locks {locks.Count}, malformed {collector.MalformedRecords}, lost {collector.LostRecords}, syscalls {string.Join(",", syscalls.Select(s => s.Syscall).Distinct())}");
-            var waits = locks.Where(l => l.Pid == process.Id && l.TotalWaitNs > 0 && l.LockAddress != 0).ToList();
-            Assert.NotEmpty(waits);
-            Assert.Contains(waits, l => l.Tid != process.Id);
+            collector.Start();
         }
-        finally
+        catch (ProfilerUnavailableException e)
         {
-            process.Kill();
-            await process.WaitForExitAsync(TestContext.Current.CancellationToken);
-        }
-    }
-
-    private static string Compile(string directory)
-    {
-        var source = Path.Combine(directory, "contended.c");
-        File.WriteAllText(source, ContendedSource);
-        var binary = Path.Combine(directory, "contended");
-        var start = new ProcessStartInfo("gcc") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in (string[])["-O0", "-fno-omit-frame-pointer", "-pthread", "-o", binary, source])
-        {
-            start.ArgumentList.Add(argument);
+            Assert.Skip($"the kernel refuses tracepoints here: {e.Message}");
         }
 
-        Process gcc;
-        try
+        var syscalls = new List<SyscallAggregate>();
+        var locks = new List<LockAggregate>();
+        for (var i = 0; i < 20 && !(syscalls.Any(s => s.Syscall == "read") && locks.Any(l => l.TotalWaitNs > 0)); i++)
         {
-            gcc = Process.Start(start)!;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            Assert.Skip("gcc is not installed; this test compiles a C program at test time");
-            throw;
-        }
-
-        using (gcc)
-        {
-            var errors = gcc.StandardError.ReadToEnd();
-            if (!gcc.WaitForExit(60_000) || gcc.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"gcc failed: {errors}");
-            }
+            await Task.Delay(250, TestContext.Current.CancellationToken);
+            var batch = collector.Collect();
+            syscalls.AddRange(batch.Syscalls);
+            locks.AddRange(batch.Locks);
         }
 
-        return binary;
+        Assert.Contains(syscalls, s => s.Syscall == "read" && s.Pid == process.Id && s.Count > 0);
+        Assert.Contains(syscalls, s => s.Syscall is "nanosleep" or "clock_nanosleep" && s.TotalLatencyNs > 0);
+        Assert.True(locks.Count > 0, $"locks {locks.Count}, malformed {collector.MalformedRecords}, lost {collector.LostRecords}, syscalls {string.Join(",", syscalls.Select(s => s.Syscall).Distinct())}");
+        var waits = locks.Where(l => l.Pid == process.Id && l.TotalWaitNs > 0 && l.LockAddress != 0).ToList();
+        Assert.NotEmpty(waits);
+        Assert.Contains(waits, l => l.Tid != process.Id);
     }
 
     private static byte[] Raw(int type, long id)
