@@ -68,6 +68,12 @@ public sealed class AgentApiTests
         Assert.False(byName["cpu_profiler"].GetProperty("permitted").GetBoolean());
         Assert.Equal("cpu profiler not linked in this build", byName["cpu_profiler"].GetProperty("reason").GetString());
         Assert.Contains(collectors.GetProperty("not_permitted").EnumerateArray(), n => n.GetProperty("name").GetString() == "cpu_profiler");
+        foreach (var kernelEvents in new[] { "lock_events", "syscall_events" })
+        {
+            Assert.False(byName[kernelEvents].GetProperty("permitted").GetBoolean());
+            Assert.Equal("kernel event collector not linked in this build", byName[kernelEvents].GetProperty("reason").GetString());
+            Assert.Contains(collectors.GetProperty("not_permitted").EnumerateArray(), n => n.GetProperty("name").GetString() == kernelEvents);
+        }
 
         var config = await JsonAsync(await agent.Api.GetAsync("/config", Cancel));
         Assert.Equal(agent.SpoolDir, config.GetProperty("spool").GetProperty("dir").GetString());

@@ -57,4 +57,49 @@ public sealed class ProfilerEndToEndTests
         Assert.Contains("aperture_outer", frames);
         Assert.Contains("main", frames);
     }
+
+    [Fact]
+    public async Task The_agent_traces_lock_waits_and_syscalls_and_the_aggregator_shows_them()
+    {
+        using var work = new TemporaryDirectory("aperture-agent-kernel-events");
+        using var program = ContendedProgram.Run(ContendedProgram.Compile(work.Path), seconds: 60);
+        await using var runtime = await RuntimeEnvironment.StartAsync();
+        using var profiler = new PerfCpuProfileSource();
+        var agentId = $"agent-{Guid.NewGuid():N}";
+        await using var agent = await AgentUnderTest.StartAsync(
+            $$"""
+            agent: {id: "{{agentId}}"}
+            profiling: {interval_seconds: 0.5, pids: [{{program.Pid}}], lock_events: true, syscall_events: true, min_latency_microseconds: 0}
+            export:
+              aggregator: {endpoint: "http://127.0.0.1:{{runtime.GrpcPort}}", timeout_seconds: 5}
+            """,
+            profiler: profiler);
+
+        var collectors = await agent.Api.GetFromJsonAsync<JsonElement>("/status/collectors", Cancel);
+        var byName = collectors.GetProperty("collectors").EnumerateArray().ToDictionary(c => c.GetProperty("name").GetString()!);
+        if (!byName["cpu_profiler"].GetProperty("loaded").GetBoolean() || !byName["lock_events"].GetProperty("loaded").GetBoolean())
+        {
+            Assert.Skip($"the kernel refuses perf events or tracepoints here: {byName["cpu_profiler"].GetProperty("reason")}; {byName["lock_events"].GetProperty("reason")}");
+        }
+
+        Assert.True(byName["syscall_events"].GetProperty("loaded").GetBoolean());
+        foreach (var kind in new[] { "lock", "syscall" })
+        {
+            JsonElement stacks = default;
+            await Eventually.HoldsAsync(async () =>
+            {
+                using var response = await runtime.Http.PostAsJsonAsync("/api/aggregate", new { agent_id = agentId, event_type = kind, limit = 100 }, Cancel);
+                var body = await response.Content.ReadFromJsonAsync<JsonElement>(Cancel);
+                stacks = body.GetProperty(kind).GetProperty("stacks");
+                return stacks.GetArrayLength() > 0;
+            }, TimeSpan.FromSeconds(60), $"{kind} events of the contended program at the aggregator", Cancel);
+
+            // value is the summed wait (lock) or latency (syscall) in ns.
+            Assert.Contains(stacks.EnumerateArray(), s => s.GetProperty("value").GetUInt64() > 0 && s.GetProperty("count").GetUInt64() > 0);
+            if (kind == "lock")
+            {
+                Assert.Contains(stacks.EnumerateArray(), s => s.GetProperty("stack").GetProperty("frames").EnumerateArray().Any(f => f.GetProperty("function").GetString() == "aperture_worker"));
+            }
+        }
+    }
 }
