@@ -251,11 +251,12 @@ public sealed class AgentApiTests
         Assert.Equal(49, (await JsonAsync(await agent.Api.GetAsync("/config", Cancel))).GetProperty("profiling").GetProperty("sample_rate").GetInt32());
         Assert.Equal(HttpStatusCode.OK, (await agent.Api.GetAsync("/debug/vars", Cancel)).StatusCode);
 
-        agent.WriteConfig("profiling:\n  sample_rate: 0\nexport:\n  jobs: {endpoint: \"not a url\"}\n");
+        agent.WriteConfig("profiling:\n  sample_rate: 0\n  min_latency_microseconds: -1\nexport:\n  jobs: {endpoint: \"not a url\"}\n");
         using var invalid = await agent.Api.PostAsync("/admin/reload", null, Cancel);
         var message = (await JsonAsync(invalid)).GetProperty("message").GetString()!;
         await AssertErrorAsync(invalid, HttpStatusCode.BadRequest, "invalid_request");
         Assert.Contains("profiling.sample_rate", message, StringComparison.Ordinal);
+        Assert.Contains("profiling.min_latency_microseconds", message, StringComparison.Ordinal);
         Assert.Contains("export.jobs.endpoint", message, StringComparison.Ordinal);
 
         agent.WriteConfig("profiling: [this is: not: yaml\n");
