@@ -228,7 +228,8 @@ public sealed partial class AgentRuntime : IDisposable
     public async Task<int> CollectProfileAsync(CancellationToken cancellationToken)
     {
         var config = Config.Current;
-        if (!config.Profiling.Enabled || !_profileProbe.Available)
+        // Lock and syscall tracing may be permitted where CPU sampling is not (or the reverse): either is worth a batch.
+        if (!config.Profiling.Enabled || !(_profileProbe.Available || Profiler.KernelEvents().Any(k => k.Loaded)))
         {
             return 0;
         }
