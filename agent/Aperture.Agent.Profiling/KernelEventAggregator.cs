@@ -24,8 +24,17 @@ internal sealed class KernelEventAggregator(long minLatencyNs, int maxPending, i
     /// <summary>Events dropped because a map was full, since construction.</summary>
     public long Dropped { get; private set; }
 
+    /// <summary>How long an entry waits for its exit before a full map may evict it (a thread that died mid-call never exits).</summary>
+    internal const long StalePendingNs = 600_000_000_000;
+
     public void OnSyscallEnter(int pid, int tid, long timeNs, long nr, ulong[] stack, bool[] kernel)
-        => Begin(_syscalls, tid, new Pending(pid, timeNs, nr, stack, kernel));
+    {
+        // exit and exit_group (x86_64) never return, so an entry would only wait for an exit that cannot come.
+        if (nr is not (60 or 231))
+        {
+            Begin(_syscalls, tid, new Pending(pid, timeNs, nr, stack, kernel));
+        }
+    }
 
     public void OnSyscallExit(int tid, long timeNs, long nr) => End(_syscalls, _syscallTotals, tid, timeNs, nr, matchValue: true);
 
@@ -55,8 +64,16 @@ internal sealed class KernelEventAggregator(long minLatencyNs, int maxPending, i
     {
         if (pending.Count >= maxPending && !pending.ContainsKey(tid))
         {
-            Dropped++;
-            return;
+            foreach (var stale in pending.Where(p => entry.TimeNs - p.Value.TimeNs > StalePendingNs).Select(p => p.Key).ToList())
+            {
+                pending.Remove(stale);
+            }
+
+            if (pending.Count >= maxPending)
+            {
+                Dropped++;
+                return;
+            }
         }
 
         // A new entry without an exit (a lost record, or a thread that died mid-call) replaces the old one.

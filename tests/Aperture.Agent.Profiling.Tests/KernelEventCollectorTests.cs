@@ -80,6 +80,26 @@ public sealed class KernelEventCollectorTests
     }
 
     [Fact]
+    public void A_full_pending_map_drops_new_entries_until_old_ones_are_stale()
+    {
+        var aggregator = new KernelEventAggregator(minLatencyNs: 0, maxPending: 1, maxAggregates: 100);
+        aggregator.OnSyscallEnter(1, 2, 1_000, 231 /* exit_group: never returns, never pending */, [1], [false]);
+        aggregator.OnSyscallEnter(1, 3, 1_000, 0, [1], [false]);
+        aggregator.OnSyscallEnter(1, 4, 2_000, 0, [1], [false]);
+        Assert.Equal(1, aggregator.Dropped);
+        aggregator.OnSyscallExit(4, 3_000, 0);
+        Assert.Empty(aggregator.Take().Syscalls);
+
+        // Thread 3 never exited (it died mid-call): once stale it makes room.
+        var later = 1_000 + KernelEventAggregator.StalePendingNs + 1;
+        aggregator.OnSyscallEnter(1, 4, later, 0, [1], [false]);
+        aggregator.OnSyscallExit(4, later + 700, 0);
+        var (_, totals) = Assert.Single(aggregator.Take().Syscalls);
+        Assert.Equal(700, totals.TotalNs);
+        Assert.Equal(1, aggregator.Dropped);
+    }
+
+    [Fact]
     public void Reports_a_missing_tracefs_as_unavailable()
     {
         using var directory = new TemporaryDirectory();
