@@ -83,6 +83,9 @@ public sealed class ProfilerEndToEndTests
         }
 
         Assert.True(byName["syscall_events"].GetProperty("loaded").GetBoolean());
+        var summary = (await agent.Api.GetFromJsonAsync<JsonElement>("/status", Cancel)).GetProperty("collectors");
+        Assert.True(summary.GetProperty("lock_events").GetBoolean());
+        Assert.True(summary.GetProperty("syscall_events").GetBoolean());
         foreach (var kind in new[] { "lock", "syscall" })
         {
             JsonElement stacks = default;

@@ -110,6 +110,8 @@ public static class AgentApi
         gpu = agent.HostCollector.Gpus.Name,
         gpus = agent.LastHostSample?.Gpus.Count ?? 0,
         cpu_profiler = agent.ProfileProbe.Available,
+        lock_events = agent.Profiler.KernelEvents().Any(k => k.Name == "lock_events" && k.Loaded),
+        syscall_events = agent.Profiler.KernelEvents().Any(k => k.Name == "syscall_events" && k.Loaded),
         samples_collected = agent.Metrics.HostSamples,
     };
 
