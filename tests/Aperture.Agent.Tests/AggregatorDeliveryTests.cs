@@ -44,6 +44,9 @@ public sealed class AggregatorDeliveryTests
         await Task.Delay(TimeSpan.FromMilliseconds(500), Cancel); // a collection that began before Stop has made its batch
         await agent.Api.PostAsync("/admin/flush", null, Cancel);
         var made = agent.Host.Agent.Metrics.ProfileBatches;
+        // A batch being sent when the flush returned is in none of the counts yet: wait for it to land.
+        await Eventually.HoldsAsync(
+            () => profiles.Waiting == 0 && profiles.Forwarded + profiles.Replayed == made, Patience, "every batch made forwarded or replayed", Cancel);
         Assert.Equal(made, profiles.Forwarded + profiles.Replayed + profiles.Waiting);
         Assert.Equal(0, profiles.Rejected);
         Assert.Equal(0, profiles.Dropped);
