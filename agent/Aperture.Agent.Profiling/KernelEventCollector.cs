@@ -261,7 +261,7 @@ public sealed partial class KernelEventCollector : IDisposable
         var systemWide = _options.Pids.Count == 0;
         // perf_event_open on a process id traces its main thread only, and inherit covers threads created later:
         // threads that already run are opened one by one.
-        var targets = systemWide ? [-1] : _options.Pids.Distinct().SelectMany(ThreadsOf).Distinct().ToList();
+        var targets = systemWide ? [-1] : _options.Pids.Distinct().SelectMany(ProcessThreads.Of).Distinct().ToList();
         var missing = new HashSet<int>();
         var useClock = true;
         foreach (var cpu in cpus)
@@ -332,22 +332,6 @@ public sealed partial class KernelEventCollector : IDisposable
         if (_fds.Count == 0)
         {
             throw new ProfilerUnavailableException($"none of the processes to trace exists: {string.Join(", ", _options.Pids)}");
-        }
-    }
-
-    private static IEnumerable<int> ThreadsOf(int pid)
-    {
-        try
-        {
-            var tids = Directory.EnumerateDirectories($"/proc/{pid}/task")
-                .Select(d => int.TryParse(Path.GetFileName(d), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var tid) ? tid : 0)
-                .Where(tid => tid > 0)
-                .ToList();
-            return tids.Count > 0 ? tids : [pid];
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return [pid];
         }
     }
 

@@ -298,7 +298,8 @@ public sealed partial class PerfCpuProfiler : IDisposable
 
         var systemWide = _options.Pids.Count == 0;
         var attr = SamplingAttr(_options.FrequencyHz, _options.MaxStackDepth, excludeKernel: false, useClock: true) with { Inherit = !systemWide };
-        var targets = systemWide ? [-1] : _options.Pids.Distinct().ToList();
+        // Each thread the processes have now gets its own event; inherit adds the threads they make later.
+        var targets = systemWide ? [-1] : _options.Pids.Distinct().SelectMany(ProcessThreads.Of).Distinct().ToList();
         var missing = new List<int>();
         KernelFramesIncluded = true;
         foreach (var cpu in cpus)

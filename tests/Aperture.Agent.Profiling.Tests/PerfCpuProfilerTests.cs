@@ -135,6 +135,9 @@ public sealed class PerfCpuProfilerTests
         profiler.Start();
 
         var first = CollectUntil(profiler, s => s.Sum(x => x.Count) >= 20);
+        // The program ends, so no sample arrives after the second collection to make the totals race.
+        program.Dispose();
+        Thread.Sleep(TimeSpan.FromMilliseconds(500));
         var second = profiler.Collect();
 
         var firstLast = first.Max(s => s.LastTimestampNs);
