@@ -15,7 +15,11 @@ public sealed class JobsFixture : IAsyncLifetime
             Hosting.RuntimeOptions.AggregatorRole,
             "--Aperture:Jobs:FlushInterval=00:00:00.200",
             "--Aperture:Jobs:HeartbeatInterval=00:00:00.200",
-            "--Aperture:Jobs:MaxBatchEvents=50");
+            "--Aperture:Jobs:MaxBatchEvents=50",
+            // CI runs the test projects side by side on two cores: a write that fails there is retried
+            // within a second, and a read waits for it longer than a production client would.
+            "--Aperture:Jobs:MaxRetryDelay=00:00:01",
+            "--Aperture:Jobs:ReadTimeout=00:00:30");
 
     public async ValueTask DisposeAsync() => await Runtime.DisposeAsync();
 }
