@@ -347,26 +347,7 @@ public sealed partial class KernelEventCollector : IDisposable
         }
     }
 
-    private void CloseEvents()
-    {
-        foreach (var fd in _fds)
-        {
-            _ = PerfEventInterop.Ioctl(fd, PerfEventInterop.IocDisable, 0);
-        }
-
-        foreach (var buffer in _buffers)
-        {
-            buffer.Dispose();
-        }
-
-        foreach (var fd in _fds)
-        {
-            PerfEventInterop.Close(fd);
-        }
-
-        _buffers.Clear();
-        _fds.Clear();
-    }
+    private void CloseEvents() => PerfEventInterop.CloseAll(_fds, _buffers);
 
     private void DrainAll()
     {

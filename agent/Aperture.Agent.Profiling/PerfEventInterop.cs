@@ -181,4 +181,26 @@ internal static unsafe partial class PerfEventInterop
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int CloseNative(int fd);
+
+    /// <summary>Stops the events, unmaps their ring buffers, then closes them (disabling first, so nothing is written to an unmapped buffer).</summary>
+    public static void CloseAll(List<int> fds, List<PerfRingBuffer> buffers)
+    {
+        foreach (var fd in fds)
+        {
+            _ = Ioctl(fd, IocDisable, 0);
+        }
+
+        foreach (var buffer in buffers)
+        {
+            buffer.Dispose();
+        }
+
+        foreach (var fd in fds)
+        {
+            Close(fd);
+        }
+
+        buffers.Clear();
+        fds.Clear();
+    }
 }
