@@ -22,6 +22,9 @@ public sealed partial class ClickHouseBatchWriter(
     TimeProvider time,
     ILogger<ClickHouseBatchWriter> logger) : BackgroundService
 {
+    /// <summary>The deduplication token of the flush under way; null between flushes.</summary>
+    private string? _flushToken;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var pending = new List<ProfileBatch>();
@@ -31,30 +34,42 @@ public sealed partial class ClickHouseBatchWriter(
             {
                 await CollectAsync(pending, stoppingToken);
                 await FlushWithRetriesAsync(pending, stoppingToken);
+                _flushToken = null;
                 pending.Clear();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
             // Shutting down: one last attempt for what is waiting, bounded by the host's shutdown timeout.
+            // A flush that the stop interrupted may have reached ClickHouse already: it is written again
+            // under its own token, so ClickHouse drops the repeat; what was still queued gets a new one.
+            var queued = new List<ProfileBatch>();
             while (queue.Reader.TryRead(out var batch))
             {
-                pending.Add(batch);
+                queued.Add(batch);
             }
 
-            if (pending.Count > 0)
-            {
-                using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-                try
-                {
-                    await store.WriteAsync(pending, Guid.NewGuid().ToString("N"), last.Token);
-                    stats.FlushSucceeded(pending.Sum(b => (long)b.Events.Length), TimeSpan.Zero);
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    LogLostAtShutdown(pending.Count, e.Message);
-                }
-            }
+            using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await WriteAtShutdownAsync(pending, _flushToken ?? Guid.NewGuid().ToString("N"), last.Token);
+            await WriteAtShutdownAsync(queued, Guid.NewGuid().ToString("N"), last.Token);
+        }
+    }
+
+    private async Task WriteAtShutdownAsync(List<ProfileBatch> batches, string token, CancellationToken cancellationToken)
+    {
+        if (batches.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await store.WriteAsync(batches, token, cancellationToken);
+            stats.FlushSucceeded(batches.Sum(b => (long)b.Events.Length), TimeSpan.Zero);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogLostAtShutdown(batches.Count, e.Message);
         }
     }
 
@@ -96,6 +111,7 @@ public sealed partial class ClickHouseBatchWriter(
     private async Task FlushWithRetriesAsync(List<ProfileBatch> pending, CancellationToken stoppingToken)
     {
         var token = Guid.NewGuid().ToString("N");
+        _flushToken = token;
         var rows = pending.Sum(b => (long)b.Events.Length);
         var delay = TimeSpan.FromMilliseconds(100);
         for (var attempt = 1; ; attempt++)
