@@ -47,39 +47,8 @@ internal sealed class ContendedProgram : IDisposable
 
     public int Pid => Process.Id;
 
-    public static string Compile(string directory)
-    {
-        var source = Path.Combine(directory, "contended.c");
-        File.WriteAllText(source, Source);
-        var binary = Path.Combine(directory, "contended");
-        var start = new ProcessStartInfo("gcc") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in (string[])["-O0", "-fno-omit-frame-pointer", "-pthread", "-o", binary, source])
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        Process gcc;
-        try
-        {
-            gcc = Process.Start(start)!;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            Assert.Skip("gcc is not installed; this test compiles a C program at test time");
-            throw;
-        }
-
-        using (gcc)
-        {
-            var errors = gcc.StandardError.ReadToEnd();
-            if (!gcc.WaitForExit(60_000) || gcc.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"gcc failed: {errors}");
-            }
-        }
-
-        return binary;
-    }
+    public static string Compile(string directory) =>
+        HotProgram.CompileC(directory, "contended", Source, ["-O0", "-fno-omit-frame-pointer", "-pthread"]);
 
     public static ContendedProgram Run(string binary, int seconds = 30)
     {

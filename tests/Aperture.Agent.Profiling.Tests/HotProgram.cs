@@ -40,13 +40,17 @@ internal sealed class HotProgram : IDisposable
     public ulong HotLoopAddress { get; }
 
     /// <summary>Compiles the program into <paramref name="directory"/>; skips the test when gcc is not installed.</summary>
-    public static string Compile(string directory, string name = "aperture-hot", params string[] extraFlags)
+    public static string Compile(string directory, string name = "aperture-hot", params string[] extraFlags) =>
+        CompileC(directory, name, Source, ["-O0", "-fno-omit-frame-pointer", "-g0", .. extraFlags]);
+
+    /// <summary>Compiles a C program with gcc into <paramref name="directory"/>; skips the test when gcc is not installed.</summary>
+    public static string CompileC(string directory, string name, string source, string[] flags)
     {
-        var source = Path.Combine(directory, name + ".c");
-        File.WriteAllText(source, Source);
+        var sourcePath = Path.Combine(directory, name + ".c");
+        File.WriteAllText(sourcePath, source);
         var binary = Path.Combine(directory, name);
         var start = new ProcessStartInfo("gcc") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in (string[])["-O0", "-fno-omit-frame-pointer", "-g0", .. extraFlags, "-o", binary, source])
+        foreach (var argument in (string[])[.. flags, "-o", binary, sourcePath])
         {
             start.ArgumentList.Add(argument);
         }
@@ -58,7 +62,7 @@ internal sealed class HotProgram : IDisposable
         }
         catch (System.ComponentModel.Win32Exception)
         {
-            Assert.Skip("gcc is not installed; the ELF and profiler tests compile a C program at test time");
+            Assert.Skip("gcc is not installed; this test compiles a C program at test time");
             throw;
         }
 
