@@ -105,4 +105,25 @@ public sealed class ProfilerEndToEndTests
             }
         }
     }
+
+    [Fact]
+    public async Task With_profiling_switched_off_no_perf_event_is_opened()
+    {
+        using var profiler = new PerfCpuProfileSource();
+        await using var agent = await AgentUnderTest.StartAsync("profiling: {enabled: false, sample_rate: 99}", profiler: profiler);
+
+        var collectors = await agent.Api.GetFromJsonAsync<JsonElement>("/status/collectors", Cancel);
+        var byName = collectors.GetProperty("collectors").EnumerateArray().ToDictionary(c => c.GetProperty("name").GetString()!);
+        foreach (var name in new[] { "cpu_profiler", "lock_events", "syscall_events" })
+        {
+            Assert.False(byName[name].GetProperty("loaded").GetBoolean(), name);
+            Assert.Contains("profiling.enabled: false", byName[name].GetProperty("reason").GetString(), StringComparison.Ordinal);
+        }
+
+        // A process's open perf events show in its fd table as anon_inode:[perf_event].
+        var perfEvents = Directory.EnumerateFiles("/proc/self/fd")
+            .Select(fd => { try { return new FileInfo(fd).LinkTarget; } catch (IOException) { return null; } })
+            .Count(target => target == "anon_inode:[perf_event]");
+        Assert.Equal(0, perfEvents);
+    }
 }

@@ -54,6 +54,9 @@ public sealed record CpuProfile(IReadOnlyList<CpuProfileStack> Stacks, ulong Sam
 /// <summary>What the configuration asks of the profiler: samples per second per CPU, and which processes (all when empty).</summary>
 public sealed record CpuProfilerSettings(int SampleRateHz, IReadOnlyList<int> Pids)
 {
+    /// <summary>False when profiling is switched off: nothing is opened, not even the kernel-event tracepoints.</summary>
+    public bool Enabled { get; init; } = true;
+
     /// <summary>Trace futex waits (tracepoints syscalls/sys_enter_futex, sys_exit_futex).</summary>
     public bool LockEvents { get; init; }
 

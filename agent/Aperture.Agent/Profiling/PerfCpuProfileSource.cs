@@ -28,7 +28,7 @@ public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
         ArgumentNullException.ThrowIfNull(settings);
         lock (_gate)
         {
-            if (_settings is not null && _settings.SampleRateHz == settings.SampleRateHz && _settings.Pids.SequenceEqual(settings.Pids)
+            if (_settings is not null && _settings.Enabled == settings.Enabled && _settings.SampleRateHz == settings.SampleRateHz && _settings.Pids.SequenceEqual(settings.Pids)
                 && _settings.LockEvents == settings.LockEvents && _settings.SyscallEvents == settings.SyscallEvents && _settings.MinLatencyNs == settings.MinLatencyNs)
             {
                 return;
@@ -36,6 +36,14 @@ public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
 
             Stop();
             _settings = settings;
+            if (!settings.Enabled)
+            {
+                const string Off = "disabled in the configuration (profiling.enabled: false)";
+                _state = new CpuProfileProbe(false, Off);
+                _kernelState = [new("lock_events", false, true, Off), new("syscall_events", false, true, Off)];
+                return;
+            }
+
             StartKernelEvents(settings);
             var availability = PerfCpuProfiler.Probe();
             if (!availability.Available)

@@ -151,6 +151,7 @@ public sealed partial class AgentRuntime : IDisposable
     private static CpuProfilerSettings ProfilerSettings(AgentConfig config) =>
         new(config.Profiling.SampleRate, [.. config.Profiling.Pids])
         {
+            Enabled = config.Profiling.Enabled,
             LockEvents = config.Profiling.LockEvents,
             SyscallEvents = config.Profiling.SyscallEvents,
             MinLatencyNs = (long)(config.Profiling.MinLatencyMicroseconds * 1000),
