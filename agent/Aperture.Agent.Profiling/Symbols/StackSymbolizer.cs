@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime;
 
 namespace Aperture.Agent.Profiling.Symbols;
 
@@ -54,15 +55,7 @@ internal sealed class StackSymbolizer
         if (!_kernelLoaded)
         {
             _kernelLoaded = true;
-            try
-            {
-                using var reader = new StreamReader(_kallsymsPath);
-                _kernel = KallsymsParser.Parse(reader);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                _kernel = null;
-            }
+            _kernel = KernelSymbolTables.Get(_kallsymsPath);
         }
 
         return _kernel != null && _kernel.TryLookup(ip, out var name, out var module)
@@ -253,5 +246,47 @@ internal sealed class StackSymbolizer
         public int PerfMapPass { get; set; } = -1;
 
         public int LastUsedPass { get; set; }
+    }
+}
+
+/// <summary>
+/// /proc/kallsyms read once for every symbolizer in the process (the CPU profiler and the kernel-event collector
+/// each have one, and a reload starts new ones): the table is megabytes. It is read again after a while, since
+/// modules come and go.
+/// </summary>
+internal static class KernelSymbolTables
+{
+    private static readonly TimeSpan MaxAge = TimeSpan.FromMinutes(10);
+    private static readonly Dictionary<string, (long LoadedAt, AddressSymbols? Table)> Tables = new(StringComparer.Ordinal);
+    private static readonly Lock Gate = new();
+
+    public static AddressSymbols? Get(string kallsymsPath)
+    {
+        lock (Gate)
+        {
+            if (Tables.TryGetValue(kallsymsPath, out var held) && Environment.TickCount64 - held.LoadedAt < MaxAge.TotalMilliseconds)
+            {
+                return held.Table;
+            }
+
+            AddressSymbols? table;
+            try
+            {
+                using var reader = new StreamReader(kallsymsPath);
+                table = KallsymsParser.Parse(reader);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                table = null;
+            }
+
+            Tables[kallsymsPath] = (Environment.TickCount64, table);
+
+            // Reading the table leaves megabytes of large-object garbage that only a full, compacting collection
+            // returns; the agent is held to a small resident size, and this happens once in ten minutes at most.
+            GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            return table;
+        }
     }
 }

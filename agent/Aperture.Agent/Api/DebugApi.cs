@@ -105,27 +105,8 @@ public static class DebugApi
             large_object_heap_compaction = GCSettings.LargeObjectHeapCompactionMode.ToString(),
         }));
 
-        var threads = () =>
-        {
-            using var process = Process.GetCurrentProcess();
-            ThreadPool.GetAvailableThreads(out var availableWorkers, out var availableIo);
-            ThreadPool.GetMaxThreads(out var maxWorkers, out var maxIo);
-            return Results.Json(new
-            {
-                count = process.Threads.Count,
-                thread_pool = new
-                {
-                    threads = ThreadPool.ThreadCount,
-                    pending_work_items = ThreadPool.PendingWorkItemCount,
-                    completed_work_items = ThreadPool.CompletedWorkItemCount,
-                    busy_workers = maxWorkers - availableWorkers,
-                    busy_io = maxIo - availableIo,
-                },
-                threads = process.Threads.Cast<ProcessThread>().Select(ThreadInfo).ToList(),
-            });
-        };
-        debug.MapGet("/pprof/threads", threads);
-        debug.MapGet("/pprof/goroutine", threads);
+        debug.MapGet("/pprof/threads", Threads);
+        debug.MapGet("/pprof/goroutine", Threads);
 
         debug.MapGet("/pprof/profile", async (HttpContext context, CancellationToken cancellationToken) =>
         {
@@ -228,4 +209,24 @@ public static class DebugApi
 
     /// <summary>Loader and JIT keywords, so the trace's rundown names the methods on its stacks.</summary>
     private const long ClrTraceEventKeywords = 0x8 | 0x10;
+
+    private static IResult Threads()
+    {
+        using var process = Process.GetCurrentProcess();
+        ThreadPool.GetAvailableThreads(out var availableWorkers, out var availableIo);
+        ThreadPool.GetMaxThreads(out var maxWorkers, out var maxIo);
+        return Results.Json(new
+        {
+            count = process.Threads.Count,
+            thread_pool = new
+            {
+                threads = ThreadPool.ThreadCount,
+                pending_work_items = ThreadPool.PendingWorkItemCount,
+                completed_work_items = ThreadPool.CompletedWorkItemCount,
+                busy_workers = maxWorkers - availableWorkers,
+                busy_io = maxIo - availableIo,
+            },
+            threads = process.Threads.Cast<ProcessThread>().Select(ThreadInfo).ToList(),
+        });
+    }
 }
