@@ -113,18 +113,25 @@ public sealed class PodDiscoveryTests : IAsyncLifetime
         discovery.Start();
         await Eventually.HoldsAsync(() => Task.FromResult(discovery.PodsWatched == 1), TimeSpan.FromSeconds(15), "the first list", Cancel);
 
-        // Changes the watch does not see (another node), then compaction and a dropped connection: the watch
-        // resumes from a version that is gone, gets 410, and lists again, finding what happened meanwhile.
+        // Changes the watch does not see (the test server sends nothing for a pod that leaves the selector, nor for
+        // another node's pod), then compaction and a dropped connection: the watch resumes from a version that is
+        // gone, gets 410, and lists again, which is the only way it learns that checkout-1 no longer matches.
+        _server.Store.Patch(Pods, Ns, "checkout-1", new JsonObject { ["metadata"] = new JsonObject { ["labels"] = new JsonObject { ["app"] = "retired" } } }, status: false, apply: false, fieldManager: null);
         CreatePod("elsewhere", "node-b", Checkout);
-        _server.Store.Delete(Pods, Ns, "checkout-1");
-        CreatePod("checkout-2", Node, Checkout, 102);
         _server.Store.Compact();
         _server.Store.DropWatches();
 
         await Eventually.HoldsAsync(
-            () => Task.FromResult(discovery.Resolve().For(ProfilingTargetConfig.Cpu).Pids.SequenceEqual([102])),
-            TimeSpan.FromSeconds(15), "the pods after the re-list", Cancel);
+            () => Task.FromResult(discovery.Lists >= 2 && discovery.PodsWatched == 0),
+            TimeSpan.FromSeconds(15), "checkout-1 gone after the re-list", Cancel);
+        Assert.Empty(discovery.Resolve().For(ProfilingTargetConfig.Cpu).Pids);
         Assert.True(discovery.Connected);
+
+        // The watch after the re-list sees what happens next.
+        CreatePod("checkout-2", Node, Checkout, 102);
+        await Eventually.HoldsAsync(
+            () => Task.FromResult(discovery.Resolve().For(ProfilingTargetConfig.Cpu).Pids.SequenceEqual([102])),
+            TimeSpan.FromSeconds(15), "a new pod after the re-list", Cancel);
         Assert.True(discovery.Lists >= 2, $"{discovery.Lists} lists");
     }
 
@@ -188,7 +195,7 @@ public sealed class PodDiscoveryTests : IAsyncLifetime
                 - {name: locks, namespace: shop, pod_selector: {app: checkout}, event_types: [lock]}
             """, profiler: profiler);
 
-        await Eventually.HoldsAsync(() => Task.FromResult(profiler.Last is { CpuSampling: true } s && s.Pids.SequenceEqual([101, 102])), TimeSpan.FromSeconds(15), "the profiler given the pod's processes", Cancel);
+        await Eventually.HoldsAsync(() => Task.FromResult(profiler.Last is { CpuSampling: true, LockEvents: true } s && s.Pids.SequenceEqual([101, 102])), TimeSpan.FromSeconds(15), "the profiler given the pod's processes", Cancel);
         var settings = profiler.Last!;
         Assert.Equal(250, settings.SampleRateHz);
         Assert.True(settings.LockEvents);

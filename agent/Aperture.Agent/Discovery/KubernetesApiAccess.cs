@@ -126,11 +126,14 @@ public sealed class KubernetesApiAccess : IDisposable
             try
             {
                 var info = new FileInfo(_tokenFile);
-                _token = info.Exists && info.Length <= MaxTokenBytes ? File.ReadAllText(_tokenFile).Trim() : null;
+                if (info.Exists && info.Length <= MaxTokenBytes)
+                {
+                    _token = File.ReadAllText(_tokenFile).Trim();
+                }
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                // The last token read stays in use until the file can be read again.
+                // As for a missing file: the last token read stays in use until the file can be read again.
             }
 
             return _token is { Length: > 0 } ? _token : null;
