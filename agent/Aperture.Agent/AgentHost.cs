@@ -122,6 +122,7 @@ public sealed class AgentHost : IAsyncDisposable
         }
 
         await Api.DisposeAsync();
+        await Agent.StopDiscoveryAsync();
         Agent.Config.Dispose();
         Agent.Dispose();
         _loggers.Dispose();

@@ -119,4 +119,65 @@ public sealed class ConfigTests
         Assert.Contains("\"x-api-key\":\"[REDACTED]\"", json, StringComparison.Ordinal);
         Assert.Contains("gpu-box-01", json, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Profiling_targets_and_kubernetes_discovery_load()
+    {
+        var config = AgentConfigLoader.Parse("""
+            profiling:
+              targets:
+                - name: checkout
+                  namespace: shop
+                  pod_selector: {app: checkout, "app.kubernetes.io/part-of": shop}
+                  event_types: [cpu, lock]
+                  sample_rate: 199
+                - {name: everything, event_types: [syscall]}
+            discovery:
+              kubernetes: {api_server: "http://127.0.0.1:6443", token_file: /tmp/token, node_name: node-a}
+            """, Env());
+
+        Assert.Empty(AgentConfigLoader.Validate(config));
+        var checkout = config.Profiling.Targets[0];
+        Assert.Equal(("checkout", "shop", 199), (checkout.Name, checkout.Namespace, checkout.SampleRate));
+        Assert.Equal("shop", checkout.PodSelector["app.kubernetes.io/part-of"]);
+        Assert.Equal(["cpu", "lock"], checkout.EventTypes);
+        Assert.Empty(config.Profiling.Targets[1].PodSelector);
+        Assert.Equal(99, config.Profiling.Targets[1].SampleRate);
+        Assert.Equal("http://127.0.0.1:6443", config.Discovery.Kubernetes.ApiServer);
+        Assert.Equal("node-a", config.Discovery.Kubernetes.NodeName);
+    }
+
+    [Fact]
+    public void Bad_targets_are_errors_that_name_their_key()
+    {
+        var config = AgentConfigLoader.Parse("""
+            profiling:
+              targets:
+                - {name: "Not A Name", namespace: shop, event_types: [cpu, gpu], sample_rate: 5000}
+                - {name: ok, pod_selector: {app: x}, event_types: []}
+                - {name: ok2, namespace: shop, pod_selector: {"bad key!": "v"}, sample_rate: 0}
+            discovery:
+              kubernetes: {api_server: "ftp://nowhere"}
+            """, Env());
+
+        var errors = AgentConfigLoader.Validate(config);
+
+        Assert.Contains(errors, e => e.StartsWith("profiling.targets[0].name:", StringComparison.Ordinal) && e.Contains("Not A Name", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("profiling.targets[0].event_types:", StringComparison.Ordinal) && e.Contains("'gpu'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("profiling.targets[0].sample_rate:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("profiling.targets[1].namespace:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("profiling.targets[1].event_types:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("profiling.targets[2].pod_selector:", StringComparison.Ordinal) && e.Contains("bad key!", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("profiling.targets[2].sample_rate:", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("discovery.kubernetes.api_server:", StringComparison.Ordinal));
+        Assert.Equal(8, errors.Count);
+    }
+
+    [Fact]
+    public void An_unknown_key_in_a_target_is_an_error()
+    {
+        var error = Assert.Throws<AgentConfigException>(() => AgentConfigLoader.Parse("profiling:\n  targets:\n    - {name: a, pod_selektor: {app: x}}\n", Env()));
+
+        Assert.Contains("pod_selektor", error.Message, StringComparison.Ordinal);
+    }
 }

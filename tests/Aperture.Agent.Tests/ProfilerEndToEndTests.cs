@@ -1,8 +1,10 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Aperture.Agent.Profiling;
 using Aperture.Agent.Profiling.Tests;
 using Aperture.Runtime.Tests;
+using Aperture.KubernetesTestServer;
 using Aperture.Testing;
 
 namespace Aperture.Agent.Tests;
@@ -56,6 +58,72 @@ public sealed class ProfilerEndToEndTests
         Assert.Equal("aperture_hot_loop", frames[^1]);
         Assert.Contains("aperture_outer", frames);
         Assert.Contains("main", frames);
+    }
+
+    [Fact]
+    public async Task A_target_profiles_the_processes_of_its_pod_and_not_those_of_another()
+    {
+        if (PerfCpuProfiler.Probe() is { Available: false } refused)
+        {
+            Assert.Skip($"the kernel refuses perf_event_open here: {refused.Reason}");
+        }
+
+        using var work = new TemporaryDirectory("aperture-agent-pod-profile");
+        var hotBinary = HotProgram.Compile(work.Path);
+        var otherBinary = HotProgram.CompileC(work.Path, "aperture-other", HotProgram.Source.Replace("aperture_hot_loop", "aperture_other_loop", StringComparison.Ordinal), ["-O0", "-fno-omit-frame-pointer", "-g0"]);
+        using var selected = HotProgram.Run(hotBinary, seconds: 60);
+        using var unselected = HotProgram.Run(otherBinary, seconds: 60);
+
+        // The pods live in the test API server; their processes are the real programs, placed in the pods by
+        // cgroup files of a fake host root (the profiler opens the real pids under /proc, as it does in a pod
+        // with the host's PID namespace).
+        await using var kubernetes = await TestApiServer.StartAsync();
+        var pods = ResourceKinds.Find(string.Empty, "v1", "pods")!;
+        using var hostRoot = new TemporaryDirectory("aperture-agent-host-root");
+        foreach (var (name, app, pid) in new[] { ("checkout-1", "checkout", selected.Pid), ("cart-1", "cart", unselected.Pid) })
+        {
+            var pod = kubernetes.Store.Create(pods, "shop", new JsonObject
+            {
+                ["metadata"] = new JsonObject { ["name"] = name, ["labels"] = new JsonObject { ["app"] = app } },
+                ["spec"] = new JsonObject { ["nodeName"] = "node-a" },
+            }, null);
+            FakeProc.Write(hostRoot.Path, pid, FakeProc.PodCgroup(pod["metadata"]!["uid"]!.GetValue<string>()));
+        }
+
+        await using var runtime = await RuntimeEnvironment.StartAsync();
+        using var profiler = new PerfCpuProfileSource();
+        var agentId = $"agent-{Guid.NewGuid():N}";
+        await using var agent = await AgentUnderTest.StartAsync(
+            $$"""
+            agent: {id: "{{agentId}}"}
+            collectors: {host_root: "{{hostRoot.Path}}"}
+            discovery:
+              kubernetes: {api_server: "{{kubernetes.Url}}", node_name: node-a}
+            profiling:
+              interval_seconds: 0.5
+              targets:
+                - {name: checkout, namespace: shop, pod_selector: {app: checkout}, event_types: [cpu], sample_rate: 199}
+            export:
+              aggregator: {endpoint: "http://127.0.0.1:{{runtime.GrpcPort}}", timeout_seconds: 5}
+            """,
+            profiler: profiler);
+
+        await Eventually.HoldsAsync(
+            async () => (await agent.Api.GetStringAsync("/status/collectors", Cancel)).Contains("sampling 1 processes at 199 Hz", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), "the profiler sampling the one process of the selected pod", Cancel);
+
+        JsonElement stacks = default;
+        await Eventually.HoldsAsync(async () =>
+        {
+            using var response = await runtime.Http.PostAsJsonAsync("/api/aggregate", new { agent_id = agentId, event_type = "cpu", limit = 100 }, Cancel);
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>(Cancel);
+            stacks = body.GetProperty("cpu").GetProperty("stacks");
+            return stacks.GetArrayLength() > 0 && body.GetProperty("total_events").GetUInt64() >= 50;
+        }, TimeSpan.FromSeconds(60), "samples of the selected program at the aggregator", Cancel);
+
+        var functions = stacks.EnumerateArray().Select(s => s.GetProperty("stack").GetProperty("frames").EnumerateArray().Select(f => f.GetProperty("function").GetString()).ToList()).ToList();
+        Assert.Equal("aperture_hot_loop", functions[0][^1]);
+        Assert.DoesNotContain(functions, frames => frames.Contains("aperture_other_loop"));
     }
 
     [Fact]

@@ -17,7 +17,7 @@ namespace Aperture.KubernetesTestServer;
 /// <summary>
 /// An in-process stand-in for the Kubernetes API server, over real HTTP on 127.0.0.1, that the real
 /// KubernetesClient talks to: get, list (label selectors), watch (with bookmarks and 410 Gone),
-/// create, update, the status subresource, JSON merge patch, server-side apply, delete with
+/// field selectors on spec.nodeName, metadata.name and metadata.namespace, create, update, the status subresource, JSON merge patch, server-side apply, delete with
 /// finalizers and owner-reference garbage collection, and CRD schema validation. JSON Patch is not
 /// supported (415). Tests can compact history, drop watches and inject failures.
 /// </summary>
@@ -84,13 +84,14 @@ public sealed class TestApiServer : IAsyncDisposable
                     await WatchAsync(context, route);
                     return;
                 case "GET" when route.Name is null:
+                    var fields = Fields(query["fieldSelector"]);
                     var (items, version) = Store.List(route.Kind, route.Namespace, Labels(query["labelSelector"]));
                     await WriteAsync(context, 200, new JsonObject
                     {
                         ["apiVersion"] = route.Kind.ApiVersion,
                         ["kind"] = route.Kind.Kind + "List",
                         ["metadata"] = new JsonObject { ["resourceVersion"] = version.ToString(CultureInfo.InvariantCulture) },
-                        ["items"] = new JsonArray([.. items]),
+                        ["items"] = new JsonArray([.. items.Where(i => MatchesFields(i, fields))]),
                     });
                     return;
                 case "GET":
@@ -146,6 +147,7 @@ public sealed class TestApiServer : IAsyncDisposable
         long? from = long.TryParse(query["resourceVersion"], CultureInfo.InvariantCulture, out var v) && v > 0 ? v : null;
         var bookmarks = IsTrue(query["allowWatchBookmarks"]);
         var labels = Labels(query["labelSelector"]);
+        var fields = Fields(query["fieldSelector"]);
         var timeout = int.TryParse(query["timeoutSeconds"], CultureInfo.InvariantCulture, out var seconds) ? TimeSpan.FromSeconds(seconds) : TimeSpan.FromMinutes(30);
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/json";
@@ -179,7 +181,7 @@ public sealed class TestApiServer : IAsyncDisposable
 
                     while (reader.TryRead(out var e))
                     {
-                        if (!ApiObjectStore.Matches(e.Body, labels))
+                        if (!ApiObjectStore.Matches(e.Body, labels) || !MatchesFields(e.Body, fields))
                         {
                             continue;
                         }
@@ -258,6 +260,45 @@ public sealed class TestApiServer : IAsyncDisposable
         string.IsNullOrEmpty(selector.ToString())
             ? null
             : selector.ToString().Split(',').Select(p => p.Split('=', 2)).ToDictionary(p => p[0].Trim(), p => p.Length > 1 ? p[1].TrimStart('=').Trim() : string.Empty);
+
+    /// <summary>The field selectors the real server supports for every kind that tests use here (equality only).</summary>
+    private static readonly Dictionary<string, string[]> SelectableFields = new(StringComparer.Ordinal)
+    {
+        ["metadata.name"] = ["metadata", "name"],
+        ["metadata.namespace"] = ["metadata", "namespace"],
+        ["spec.nodeName"] = ["spec", "nodeName"],
+    };
+
+    private static Dictionary<string, string>? Fields(Microsoft.Extensions.Primitives.StringValues selector)
+    {
+        if (string.IsNullOrEmpty(selector.ToString()))
+        {
+            return null;
+        }
+
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var part in selector.ToString().Split(','))
+        {
+            var pair = part.Split('=', 2);
+            var name = pair[0].TrimEnd('!').Trim();
+            if (pair.Length < 2 || pair[0].EndsWith('!') || !SelectableFields.ContainsKey(name))
+            {
+                throw new ApiException(400, "BadRequest", $"field label not supported: {part}");
+            }
+
+            fields[name] = pair[1].TrimStart('=').Trim();
+        }
+
+        return fields;
+    }
+
+    private static bool MatchesFields(JsonObject obj, Dictionary<string, string>? fields) =>
+        fields is null || fields.All(f =>
+        {
+            var path = SelectableFields[f.Key];
+            var value = obj[path[0]]?[path[1]]?.GetValue<string>() ?? string.Empty;
+            return value == f.Value;
+        });
 
     private sealed record Route(ResourceKind Kind, string? Namespace, string? Name, bool Status)
     {

@@ -91,6 +91,20 @@ public sealed class ChartTests
                 Assert.DoesNotContain("*", rule![list]!.AsArray().Select(v => v!.GetValue<string>()));
             }
         }
+
+        // The agents' ServiceAccount, Role and RoleBinding: made, applied and removed, never read or listed;
+        // pods only read, which is exactly what the operator grants the agents (it can grant no more than it has).
+        var clusterRules = roles.Single(r => r["kind"]!.GetValue<string>() == "ClusterRole")["rules"]!.AsArray()
+            .Select(r => (Groups: Values(r!["apiGroups"]), Resources: Values(r["resources"]), Verbs: Values(r["verbs"]))).ToList();
+        Assert.Equal(["create", "patch", "delete"], clusterRules.Single(r => r.Resources.Contains("serviceaccounts")).Verbs);
+        var rbac = clusterRules.Single(r => r.Groups.Contains("rbac.authorization.k8s.io"));
+        Assert.Equal(["roles", "rolebindings"], rbac.Resources);
+        Assert.Equal(["create", "patch", "delete"], rbac.Verbs);
+        Assert.DoesNotContain(clusterRules, r => r.Verbs.Contains("bind") || r.Verbs.Contains("escalate") || r.Resources.Contains("clusterroles"));
+        Assert.Equal(["get", "list", "watch"], clusterRules.Single(r => r.Resources.Contains("pods")).Verbs);
+        Assert.Equal(["pods"], clusterRules.Single(r => r.Resources.Contains("pods")).Resources);
+
+        static List<string> Values(JsonNode? list) => [.. list!.AsArray().Select(v => v!.GetValue<string>())];
     }
 
     [Fact]

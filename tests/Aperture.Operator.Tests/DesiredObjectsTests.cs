@@ -168,6 +168,58 @@ public sealed class DesiredObjectsTests
     }
 
     [Fact]
+    public void Each_target_becomes_an_agent_config_target_ordered_by_name()
+    {
+        var site = Site();
+        ProfilingTarget[] targets =
+        [
+            Target("shop", t =>
+            {
+                t.PodSelector = new() { ["tier"] = "web", ["app"] = "checkout" };
+                t.EventTypes = [ProfilingEventType.Syscall, ProfilingEventType.Cpu];
+                t.SampleRateHz = 199;
+            }),
+            Target("node-wide", t => t.EventTypes = [ProfilingEventType.Lock]),
+        ];
+
+        var config = AgentResources.ConfigMap(site, targets);
+
+        var written = System.Text.Json.Nodes.JsonNode.Parse(config.Data["agent.yaml"])!["profiling"]!["targets"]!.ToJsonString();
+        Assert.Equal(
+            """[{"name":"node-wide","namespace":"obs","pod_selector":{},"event_types":["lock"],"sample_rate":99},"""
+            + """{"name":"shop","namespace":"obs","pod_selector":{"app":"checkout","tier":"web"},"event_types":["cpu","syscall"],"sample_rate":199}]""",
+            written);
+        var agent = Aperture.Agent.Configuration.AgentConfigLoader.Parse(config.Data["agent.yaml"], new Dictionary<string, string?> { ["NODE_NAME"] = "node-7" });
+        Assert.Empty(Aperture.Agent.Configuration.AgentConfigLoader.Validate(agent));
+        Assert.Equal(["node-wide", "shop"], agent.Profiling.Targets.Select(t => t.Name));
+        Assert.Equal("checkout", agent.Profiling.Targets[1].PodSelector["app"]);
+    }
+
+    [Fact]
+    public void The_agents_get_a_service_account_that_may_only_read_pods_of_the_site_namespace()
+    {
+        var site = Site();
+
+        var account = AgentResources.ServiceAccount(site);
+        var role = AgentResources.PodReaderRole(site);
+        var binding = AgentResources.PodReaderBinding(site);
+        var pod = AgentResources.DaemonSet(site, [Target("a")], AgentImage, AgentResources.ConfigMap(site, [Target("a")])).Spec.Template.Spec;
+
+        Assert.Equal(("eu-west-agent", "obs"), (account.Metadata.Name, account.Metadata.NamespaceProperty));
+        Assert.Equal("eu-west-agent", pod.ServiceAccountName);
+        Assert.Equal(("eu-west-agent-pods", "obs"), (role.Metadata.Name, role.Metadata.NamespaceProperty));
+        var rule = Assert.Single(role.Rules);
+        Assert.Equal([string.Empty], rule.ApiGroups);
+        Assert.Equal(["pods"], rule.Resources);
+        Assert.Equal(["get", "list", "watch"], rule.Verbs);
+        Assert.Null(rule.ResourceNames);
+        Assert.Equal(("rbac.authorization.k8s.io", "Role", "eu-west-agent-pods"), (binding.RoleRef.ApiGroup, binding.RoleRef.Kind, binding.RoleRef.Name));
+        var subject = Assert.Single(binding.Subjects);
+        Assert.Equal(("ServiceAccount", "eu-west-agent", "obs"), (subject.Kind, subject.Name, subject.NamespaceProperty));
+        Assert.All(new V1ObjectMeta[] { account.Metadata, role.Metadata, binding.Metadata }, m => Assert.Equal("site-uid-1", m.OwnerReferences.Single().Uid));
+    }
+
+    [Fact]
     public void A_site_without_targets_has_no_agents()
     {
         Assert.Throws<ArgumentException>(() => AgentResources.DaemonSet(Site(), [], AgentImage, AgentResources.ConfigMap(Site(), [])));

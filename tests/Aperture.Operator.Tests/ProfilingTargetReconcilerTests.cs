@@ -51,12 +51,30 @@ public sealed class ProfilingTargetReconcilerTests : IAsyncLifetime
     private Task CreateSiteAsync() =>
         _client.CustomObjects.CreateNamespacedCustomObjectAsync(SampleSites.New("eu-west"), ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
 
-    private Task CreateTargetAsync(string name, Dictionary<string, string>? nodeSelector = null) =>
+    private Task CreateTargetAsync(string name, Dictionary<string, string>? nodeSelector = null, Dictionary<string, string>? podSelector = null) =>
         _client.CustomObjects.CreateNamespacedCustomObjectAsync(new ProfilingTarget
         {
             Metadata = new V1ObjectMeta { Name = name },
-            Spec = new ProfilingTargetSpec { SiteRef = new NamedReference { Name = "eu-west" }, EventTypes = [ProfilingEventType.Cpu], NodeSelector = nodeSelector },
+            Spec = new ProfilingTargetSpec { SiteRef = new NamedReference { Name = "eu-west" }, EventTypes = [ProfilingEventType.Cpu], NodeSelector = nodeSelector, PodSelector = podSelector },
         }, ApertureApi.Group, ApertureApi.Version, Ns, "profilingtargets", cancellationToken: Cancel);
+
+    private static async Task<bool> ExistsAsync(Func<Task> read)
+    {
+        try
+        {
+            await read();
+            return true;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+
+    private async Task<(bool Account, bool Role, bool Binding)> AgentRbacAsync() => (
+        await ExistsAsync(() => _client.CoreV1.ReadNamespacedServiceAccountAsync("eu-west-agent", Ns, cancellationToken: Cancel)),
+        await ExistsAsync(() => _client.RbacAuthorizationV1.ReadNamespacedRoleAsync("eu-west-agent-pods", Ns, cancellationToken: Cancel)),
+        await ExistsAsync(() => _client.RbacAuthorizationV1.ReadNamespacedRoleBindingAsync("eu-west-agent-pods", Ns, cancellationToken: Cancel)));
 
     private Task DeleteTargetAsync(string name) =>
         _client.CustomObjects.DeleteNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "profilingtargets", name, cancellationToken: Cancel);
@@ -96,6 +114,37 @@ public sealed class ProfilingTargetReconcilerTests : IAsyncLifetime
             async () => await DaemonSetAsync() is null
                 && !(await _client.CoreV1.ListNamespacedConfigMapAsync(Ns, cancellationToken: Cancel)).Items.Any(c => c.Metadata.Name == "eu-west-agent"),
             "the DaemonSet and its ConfigMap removed with the last target");
+    }
+
+    [Fact]
+    public async Task The_agents_service_account_and_pod_reader_role_come_and_go_with_the_targets()
+    {
+        await CreateSiteAsync();
+        await CreateTargetAsync("checkout", podSelector: new Dictionary<string, string> { ["app"] = "checkout" });
+
+        await EventuallyAsync(async () => await AgentRbacAsync() == (true, true, true) && await DaemonSetAsync() is not null, "the agents' ServiceAccount, Role, RoleBinding and DaemonSet");
+        var role = await _client.RbacAuthorizationV1.ReadNamespacedRoleAsync("eu-west-agent-pods", Ns, cancellationToken: Cancel);
+        var rule = Assert.Single(role.Rules);
+        Assert.Equal(["pods"], rule.Resources);
+        Assert.Equal(["get", "list", "watch"], rule.Verbs);
+        var binding = await _client.RbacAuthorizationV1.ReadNamespacedRoleBindingAsync("eu-west-agent-pods", Ns, cancellationToken: Cancel);
+        Assert.Equal("eu-west-agent", binding.Subjects.Single().Name);
+        Assert.Equal("eu-west", (await _client.CoreV1.ReadNamespacedServiceAccountAsync("eu-west-agent", Ns, cancellationToken: Cancel)).Metadata.OwnerReferences.Single().Name);
+        Assert.Equal("eu-west-agent", (await DaemonSetAsync())!.Spec.Template.Spec.ServiceAccountName);
+        var config = await _client.CoreV1.ReadNamespacedConfigMapAsync("eu-west-agent", Ns, cancellationToken: Cancel);
+        var target = System.Text.Json.Nodes.JsonNode.Parse(config.Data["agent.yaml"])!["profiling"]!["targets"]![0]!;
+        Assert.Equal(("checkout", Ns, "checkout"), (target["name"]!.GetValue<string>(), target["namespace"]!.GetValue<string>(), target["pod_selector"]!["app"]!.GetValue<string>()));
+
+        // A later reconcile that changes nothing writes nothing to them.
+        var writes = _server.Store.Writes.Count(w => w.Kind is "ServiceAccount" or "Role" or "RoleBinding");
+        await CreateTargetAsync("other");
+        await EventuallyAsync(async () => (await DaemonSetAsync())?.Spec.Template.Metadata.Annotations["aperture.dev/config-hash"] is not null
+            && (await _client.CoreV1.ReadNamespacedConfigMapAsync("eu-west-agent", Ns, cancellationToken: Cancel)).Data["agent.yaml"].Contains("\"other\"", StringComparison.Ordinal), "the second target in the agent config");
+        Assert.Equal(writes, _server.Store.Writes.Count(w => w.Kind is "ServiceAccount" or "Role" or "RoleBinding"));
+
+        await DeleteTargetAsync("checkout");
+        await DeleteTargetAsync("other");
+        await EventuallyAsync(async () => await AgentRbacAsync() == (false, false, false) && await DaemonSetAsync() is null, "the agents' RBAC removed with the last target");
     }
 
     [Fact]

@@ -65,6 +65,32 @@ public sealed record CpuProfilerSettings(int SampleRateHz, IReadOnlyList<int> Pi
 
     /// <summary>Syscalls and waits shorter than this are not counted.</summary>
     public long MinLatencyNs { get; init; }
+
+    /// <summary>
+    /// Whether CPU sampling runs: profiling targets that select no process turn it off (where an empty
+    /// <see cref="Pids"/> would mean every process).
+    /// </summary>
+    public bool CpuSampling { get; init; } = true;
+
+    /// <summary>The processes whose futex waits are traced when they differ from <see cref="Pids"/>; empty is every process.</summary>
+    public IReadOnlyList<int>? LockPids { get; init; }
+
+    /// <summary>The processes whose syscalls are traced when they differ from <see cref="Pids"/>; empty is every process.</summary>
+    public IReadOnlyList<int>? SyscallPids { get; init; }
+
+    /// <summary>Why a kind of collection is off although asked for (targets whose pods have no process here yet).</summary>
+    public string? IdleReason { get; init; }
+
+    public IReadOnlyList<int> EffectiveLockPids => LockPids ?? Pids;
+
+    public IReadOnlyList<int> EffectiveSyscallPids => SyscallPids ?? Pids;
+
+    /// <summary>Whether the two ask for the same collection (a profiler restarts only when they do not).</summary>
+    public bool SameAs(CpuProfilerSettings? other) =>
+        other is not null && other.Enabled == Enabled && other.SampleRateHz == SampleRateHz && other.Pids.SequenceEqual(Pids)
+        && other.LockEvents == LockEvents && other.SyscallEvents == SyscallEvents && other.MinLatencyNs == MinLatencyNs
+        && other.CpuSampling == CpuSampling && other.EffectiveLockPids.SequenceEqual(EffectiveLockPids)
+        && other.EffectiveSyscallPids.SequenceEqual(EffectiveSyscallPids) && other.IdleReason == IdleReason;
 }
 
 /// <summary>Whether one kind of kernel event (lock_events, syscall_events) is collected, is permitted here, and why.</summary>

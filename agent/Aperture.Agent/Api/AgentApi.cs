@@ -197,12 +197,35 @@ public static class AgentApi
     private static object DiscoverySummary(AgentRuntime agent)
     {
         var discovery = agent.Discovery;
+        var targets = discovery.Targets;
+        var selection = targets.Last;
         return new
         {
-            kubernetes = new { enabled = discovery.Kubernetes, node = discovery.NodeName, @namespace = discovery.Namespace },
+            kubernetes = new
+            {
+                enabled = discovery.Kubernetes,
+                connected = targets.WatchesPods ? targets.Connected : (bool?)null,
+                api_server = targets.ApiServer,
+                node = discovery.NodeName,
+                @namespace = discovery.Namespace,
+                pods_watched = targets.PodsWatched,
+                error = targets.WatchesPods ? targets.Problem : null,
+            },
             container_runtime = new { socket = discovery.ContainerRuntimeSocket, connected = false },
             host = new { name = agent.Hostname, root = agent.Config.Current.Collectors.HostRoot },
             profiling_targets = new { pids = agent.Config.Current.Profiling.Pids },
+            targets = (selection?.Targets ?? []).Select(t => new
+            {
+                name = t.Target.Name,
+                @namespace = t.Target.Namespace,
+                pod_selector = t.Target.PodSelector,
+                event_types = t.Target.EventTypes,
+                sample_rate = t.Target.SampleRate,
+                all_processes = t.AllProcesses,
+                pods = t.Pods.Select(p => new { name = p.Pod.Name, uid = p.Pod.Uid, phase = p.Pod.Phase, processes = p.Pids.Count, pids = p.Pids }),
+                processes = t.Pids.Count,
+                error = t.Error,
+            }),
             check = discovery.Check(),
         };
     }

@@ -22,6 +22,8 @@ public sealed class AgentConfig
     public SpoolConfig Spool { get; set; } = new();
 
     public SidecarConfig Sidecar { get; set; } = new();
+
+    public DiscoveryConfig Discovery { get; set; } = new();
 }
 
 public sealed class AgentIdentityConfig
@@ -118,6 +120,70 @@ public sealed class ProfilingConfig
 
     /// <summary>Syscalls and lock waits shorter than this (microseconds) are not counted, which keeps the volume down.</summary>
     public double MinLatencyMicroseconds { get; set; } = 10;
+
+    /// <summary>
+    /// What to profile, by pod (the operator writes one per ProfilingTarget). When any is set, the targets
+    /// decide the processes, event types and sample rate, and pids / lock_events / syscall_events / sample_rate
+    /// above are not used.
+    /// </summary>
+    public List<ProfilingTargetConfig> Targets { get; set; } = [];
+}
+
+public sealed class ProfilingTargetConfig
+{
+    public const string Cpu = "cpu";
+    public const string Lock = "lock";
+    public const string Syscall = "syscall";
+
+    public static IReadOnlyList<string> EventTypeNames { get; } = [Cpu, Lock, Syscall];
+
+    public string Name { get; set; } = string.Empty;
+
+    /// <summary>The namespace whose pods are selected.</summary>
+    public string Namespace { get; set; } = string.Empty;
+
+    /// <summary>Pod labels that must all match; every process on the node when empty.</summary>
+    public Dictionary<string, string> PodSelector { get; set; } = [];
+
+    public List<string> EventTypes { get; set; } = [Cpu];
+
+    /// <summary>CPU samples per second per CPU (Hz).</summary>
+    public int SampleRate { get; set; } = 99;
+}
+
+public sealed class DiscoveryConfig
+{
+    public KubernetesDiscoveryConfig Kubernetes { get; set; } = new();
+}
+
+/// <summary>
+/// How the agent reaches the Kubernetes API to find the pods of its targets. Empty values mean the in-cluster
+/// defaults: https://KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT and the pod's service-account token and CA.
+/// </summary>
+public sealed class KubernetesDiscoveryConfig
+{
+    public const string ServiceAccountDirectory = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+    public string ApiServer { get; set; } = string.Empty;
+
+    /// <summary>Re-read every <see cref="TokenRefreshSeconds"/>: the kubelet rotates projected tokens.</summary>
+    public string TokenFile { get; set; } = string.Empty;
+
+    public string CaFile { get; set; } = string.Empty;
+
+    /// <summary>The node whose pods are watched; NODE_NAME (set by the DaemonSet) when empty.</summary>
+    public string NodeName { get; set; } = string.Empty;
+
+    public double RequestTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>How long one watch request lasts before it is renewed (the server's timeoutSeconds).</summary>
+    public int WatchTimeoutSeconds { get; set; } = 300;
+
+    public double TokenRefreshSeconds { get; set; } = 60;
+
+    public int InitialBackoffMs { get; set; } = 500;
+
+    public int MaxBackoffMs { get; set; } = 30_000;
 }
 
 public sealed class ExportConfig

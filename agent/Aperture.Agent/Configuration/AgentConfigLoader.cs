@@ -199,6 +199,14 @@ public static partial class AgentConfigLoader
         Check(config.Profiling.IntervalSeconds is >= 0.05 and <= 3600, "profiling.interval_seconds", "must be between 0.05 and 3600");
         Check(config.Profiling.Pids.All(p => p > 0), "profiling.pids", "process ids are positive");
         Check(config.Profiling.MinLatencyMicroseconds is >= 0 and <= 60_000_000, "profiling.min_latency_microseconds", "must be between 0 and 60000000");
+        ValidateTargets(config.Profiling.Targets, errors);
+        var kubernetes = config.Discovery.Kubernetes;
+        CheckUrl(kubernetes.ApiServer, "discovery.kubernetes.api_server");
+        Check(kubernetes.RequestTimeoutSeconds is >= 0.1 and <= 300, "discovery.kubernetes.request_timeout_seconds", "must be between 0.1 and 300");
+        Check(kubernetes.WatchTimeoutSeconds is >= 1 and <= 3600, "discovery.kubernetes.watch_timeout_seconds", "must be between 1 and 3600");
+        Check(kubernetes.TokenRefreshSeconds is >= 1 and <= 3600, "discovery.kubernetes.token_refresh_seconds", "must be between 1 and 3600");
+        Check(kubernetes.InitialBackoffMs is >= 1 and <= 600_000, "discovery.kubernetes.initial_backoff_ms", "must be between 1 and 600000");
+        Check(kubernetes.MaxBackoffMs >= kubernetes.InitialBackoffMs && kubernetes.MaxBackoffMs <= 3_600_000, "discovery.kubernetes.max_backoff_ms", "must be at least initial_backoff_ms and at most 3600000");
         CheckUrl(config.Export.Aggregator.Endpoint, "export.aggregator.endpoint");
         CheckUrl(config.Export.Servers.Endpoint, "export.servers.endpoint");
         CheckUrl(config.Export.Jobs.Endpoint, "export.jobs.endpoint");
@@ -225,6 +233,61 @@ public static partial class AgentConfigLoader
         void CheckUrl(string value, string key) =>
             Check(value.Length == 0 || (Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"), key, $"'{value}' is not an absolute http(s) URL");
     }
+
+    private static void ValidateTargets(List<ProfilingTargetConfig> targets, List<string> errors)
+    {
+        Check(targets.Count <= 256, "profiling.targets", "at most 256 targets");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < targets.Count; i++)
+        {
+            var target = targets[i];
+            var key = $"profiling.targets[{i}]";
+            if (target is null)
+            {
+                errors.Add($"{key}: must be a mapping with name, namespace, pod_selector, event_types and sample_rate");
+                continue;
+            }
+
+            Check(KubernetesName().IsMatch(target.Name), $"{key}.name", $"'{target.Name}' is not a name (lower-case letters, digits, '-' and '.', at most 253)");
+            Check(seen.Add($"{target.Namespace}/{target.Name}"), $"{key}.name", $"'{target.Name}' is named twice in namespace '{target.Namespace}'");
+            Check(target.Namespace.Length == 0 || KubernetesLabel().IsMatch(target.Namespace), $"{key}.namespace", $"'{target.Namespace}' is not a namespace name");
+            Check(target.PodSelector.Count == 0 || target.Namespace.Length > 0, $"{key}.namespace", "a pod_selector needs the namespace of its pods");
+            foreach (var (label, value) in target.PodSelector ?? [])
+            {
+                Check(LabelKey().IsMatch(label ?? string.Empty), $"{key}.pod_selector", $"'{label}' is not a label key");
+                Check(LabelValue().IsMatch(value ?? string.Empty), $"{key}.pod_selector.{label}", $"'{value}' is not a label value");
+            }
+
+            Check((target.EventTypes ?? []).Count > 0, $"{key}.event_types", "must name at least one of cpu, lock, syscall");
+            foreach (var type in target.EventTypes ?? [])
+            {
+                Check(ProfilingTargetConfig.EventTypeNames.Contains(type), $"{key}.event_types", $"'{type}' is not one of cpu, lock, syscall");
+            }
+
+            Check(target.SampleRate is >= 1 and <= 1000, $"{key}.sample_rate", "must be between 1 and 1000 Hz");
+        }
+
+        void Check(bool ok, string key, string message)
+        {
+            if (!ok)
+            {
+                errors.Add($"{key}: {message}");
+            }
+        }
+    }
+
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")]
+    private static partial Regex KubernetesName();
+
+    [GeneratedRegex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
+    private static partial Regex KubernetesLabel();
+
+    // An optional DNS-subdomain prefix and a name of at most 63 characters, as Kubernetes label keys are.
+    [GeneratedRegex("^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")]
+    private static partial Regex LabelKey();
+
+    [GeneratedRegex("^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")]
+    private static partial Regex LabelValue();
 
     public static bool TryParseListen(string listen, out IPAddress address, out int port)
     {

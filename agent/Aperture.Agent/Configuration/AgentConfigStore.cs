@@ -33,6 +33,9 @@ public sealed partial class AgentConfigStore : IDisposable
 
     public AgentConfig Current => _current;
 
+    /// <summary>A variable of the environment the configuration is read with (the process's, or a test's).</summary>
+    public string? EnvironmentVariable(string name) => _environment().GetValueOrDefault(name);
+
     public DateTimeOffset LoadedAt { get; private set; }
 
     public int Reloads { get; private set; }

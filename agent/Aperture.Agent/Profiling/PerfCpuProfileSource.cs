@@ -14,7 +14,7 @@ public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
 {
     private readonly Lock _gate = new();
     private PerfCpuProfiler? _profiler;
-    private KernelEventCollector? _kernelEvents;
+    private readonly List<KernelEventCollector> _kernelEvents = [];
     private CpuProfilerSettings? _settings;
     private CpuProfileProbe _state = new(false, "not started");
     private IReadOnlyList<KernelEventState> _kernelState =
@@ -28,8 +28,7 @@ public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
         ArgumentNullException.ThrowIfNull(settings);
         lock (_gate)
         {
-            if (_settings is not null && _settings.Enabled == settings.Enabled && _settings.SampleRateHz == settings.SampleRateHz && _settings.Pids.SequenceEqual(settings.Pids)
-                && _settings.LockEvents == settings.LockEvents && _settings.SyscallEvents == settings.SyscallEvents && _settings.MinLatencyNs == settings.MinLatencyNs)
+            if (settings.SameAs(_settings))
             {
                 return;
             }
@@ -45,6 +44,12 @@ public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
             }
 
             StartKernelEvents(settings);
+            if (!settings.CpuSampling)
+            {
+                _state = new CpuProfileProbe(false, settings.IdleReason ?? "no profiling target asks for cpu samples");
+                return;
+            }
+
             var availability = PerfCpuProfiler.Probe();
             if (!availability.Available)
             {
@@ -57,7 +62,7 @@ public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
             {
                 profiler.Start();
                 _profiler = profiler;
-                _state = new CpuProfileProbe(true, $"sampling {(settings.Pids.Count == 0 ? "every process" : $"{settings.Pids.Count} processes")} at {settings.SampleRateHz} Hz; {availability.Reason}");
+                _state = new CpuProfileProbe(true, $"sampling {Processes(settings.Pids)} at {settings.SampleRateHz} Hz; {availability.Reason}");
             }
             catch (ProfilerUnavailableException e)
             {
@@ -66,6 +71,8 @@ public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
             }
         }
     }
+
+    private static string Processes(IReadOnlyList<int> pids) => pids.Count == 0 ? "every process" : $"{pids.Count} processes";
 
     public CpuProfileProbe Probe()
     {
@@ -105,12 +112,12 @@ public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
                 (uint)s.Tid,
                 (ulong)Math.Max(0, s.FirstTimestampNs),
                 (ulong)Math.Max(0, s.LastTimestampNs))).ToList();
-            var events = _kernelEvents?.Collect();
+            var events = _kernelEvents.Select(k => k.Collect()).ToList();
             return new CpuProfile(stacks, _profiler is null ? 0 : (ulong)(1_000_000_000L / Math.Max(1, _settings.SampleRateHz)))
             {
-                Locks = events is null ? [] : [.. events.Locks.Select(l => new LockProfileEvent(
+                Locks = [.. events.SelectMany(e => e.Locks).Select(l => new LockProfileEvent(
                     Frames(l.FramesRootFirst), (ulong)l.Count, (uint)l.Pid, (uint)l.Tid, (ulong)Math.Max(0, l.FirstTimestampNs), (ulong)Math.Max(0, l.TotalWaitNs), l.LockAddress))],
-                Syscalls = events is null ? [] : [.. events.Syscalls.Select(s => new SyscallProfileEvent(
+                Syscalls = [.. events.SelectMany(e => e.Syscalls).Select(s => new SyscallProfileEvent(
                     Frames(s.FramesRootFirst), (ulong)s.Count, (uint)s.Pid, (uint)s.Tid, (ulong)Math.Max(0, s.FirstTimestampNs), (ulong)Math.Max(0, s.TotalLatencyNs), s.Syscall))],
             };
         }
@@ -130,51 +137,63 @@ public sealed class PerfCpuProfileSource : ICpuProfileSource, IDisposable
     {
         _profiler?.Dispose();
         _profiler = null;
-        _kernelEvents?.Dispose();
-        _kernelEvents = null;
+        foreach (var collector in _kernelEvents)
+        {
+            collector.Dispose();
+        }
+
+        _kernelEvents.Clear();
     }
 
     private void StartKernelEvents(CpuProfilerSettings settings)
     {
+        var off = settings.IdleReason ?? "disabled in the configuration";
         if (!settings.LockEvents && !settings.SyscallEvents)
         {
             _kernelState =
             [
-                new("lock_events", false, true, "disabled in the configuration (profiling.lock_events: false)"),
-                new("syscall_events", false, true, "disabled in the configuration (profiling.syscall_events: false)"),
+                new("lock_events", false, true, settings.IdleReason ?? "disabled in the configuration (profiling.lock_events: false)"),
+                new("syscall_events", false, true, settings.IdleReason ?? "disabled in the configuration (profiling.syscall_events: false)"),
             ];
             return;
         }
 
-        var collector = new KernelEventCollector(new KernelEventOptions
-        {
-            Pids = settings.Pids,
-            Locks = settings.LockEvents,
-            Syscalls = settings.SyscallEvents,
-            MinLatencyNs = settings.MinLatencyNs,
-        });
+        // Profiling targets may want lock waits of some processes and syscalls of others: one collector each then.
+        var together = !settings.LockEvents || !settings.SyscallEvents || settings.EffectiveLockPids.SequenceEqual(settings.EffectiveSyscallPids);
+        List<(bool Locks, bool Syscalls, IReadOnlyList<int> Pids)> plans = together
+            ? [(settings.LockEvents, settings.SyscallEvents, settings.LockEvents ? settings.EffectiveLockPids : settings.EffectiveSyscallPids)]
+            : [(true, false, settings.EffectiveLockPids), (false, true, settings.EffectiveSyscallPids)];
         try
         {
-            collector.Start();
-            _kernelEvents = collector;
-            var targets = settings.Pids.Count == 0 ? "every process" : $"{settings.Pids.Count} processes";
+            foreach (var (locks, syscalls, pids) in plans)
+            {
+                var collector = new KernelEventCollector(new KernelEventOptions { Pids = pids, Locks = locks, Syscalls = syscalls, MinLatencyNs = settings.MinLatencyNs });
+                _kernelEvents.Add(collector);
+                collector.Start();
+            }
+
             _kernelState =
             [
                 settings.LockEvents
-                    ? new("lock_events", true, true, $"tracing futex waits of {targets} (syscalls/sys_enter_futex, sys_exit_futex) of at least {settings.MinLatencyNs} ns")
-                    : new("lock_events", false, true, "disabled in the configuration (profiling.lock_events: false)"),
+                    ? new("lock_events", true, true, $"tracing futex waits of {Processes(settings.EffectiveLockPids)} (syscalls/sys_enter_futex, sys_exit_futex) of at least {settings.MinLatencyNs} ns")
+                    : new("lock_events", false, true, settings.IdleReason ?? "disabled in the configuration (profiling.lock_events: false)"),
                 settings.SyscallEvents
-                    ? new("syscall_events", true, true, $"tracing syscalls of {targets} (raw_syscalls/sys_enter, sys_exit) of at least {settings.MinLatencyNs} ns")
-                    : new("syscall_events", false, true, "disabled in the configuration (profiling.syscall_events: false)"),
+                    ? new("syscall_events", true, true, $"tracing syscalls of {Processes(settings.EffectiveSyscallPids)} (raw_syscalls/sys_enter, sys_exit) of at least {settings.MinLatencyNs} ns")
+                    : new("syscall_events", false, true, settings.IdleReason ?? "disabled in the configuration (profiling.syscall_events: false)"),
             ];
         }
         catch (ProfilerUnavailableException e)
         {
-            collector.Dispose();
+            foreach (var collector in _kernelEvents)
+            {
+                collector.Dispose();
+            }
+
+            _kernelEvents.Clear();
             _kernelState =
             [
-                new("lock_events", false, false, settings.LockEvents ? e.Message : "disabled in the configuration (profiling.lock_events: false)"),
-                new("syscall_events", false, false, settings.SyscallEvents ? e.Message : "disabled in the configuration (profiling.syscall_events: false)"),
+                new("lock_events", false, false, settings.LockEvents ? e.Message : off),
+                new("syscall_events", false, false, settings.SyscallEvents ? e.Message : off),
             ];
         }
     }

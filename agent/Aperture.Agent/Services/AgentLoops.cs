@@ -58,7 +58,7 @@ public sealed class HostSampleLoop(AgentRuntime agent, ILogger<HostSampleLoop> l
     protected override Task RoundAsync(CancellationToken cancellationToken) => agent.CollectHostSampleAsync(cancellationToken);
 }
 
-/// <summary>Drains the CPU profiler into a Push batch every <c>profiling.interval_seconds</c>.</summary>
+/// <summary>Drains the CPU profiler into a Push batch every <c>profiling.interval_seconds</c>, then follows the targets' processes.</summary>
 public sealed class ProfilingLoop(AgentRuntime agent, ILogger<ProfilingLoop> logger) : AgentLoop(logger)
 {
     protected override string Name => "profiling";
@@ -69,7 +69,7 @@ public sealed class ProfilingLoop(AgentRuntime agent, ILogger<ProfilingLoop> log
 
     protected override bool DelayFirst => true;
 
-    protected override Task RoundAsync(CancellationToken cancellationToken) => agent.CollectProfileAsync(cancellationToken);
+    protected override Task RoundAsync(CancellationToken cancellationToken) => agent.ProfileRoundAsync(cancellationToken);
 }
 
 /// <summary>Replays each channel's spool once its backoff has passed; the last profile is pushed on the way out.</summary>

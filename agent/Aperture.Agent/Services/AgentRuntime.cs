@@ -7,6 +7,7 @@ using Aperture.Agent.Collectors.Host;
 using Aperture.Agent.Collectors.Profiling;
 using Aperture.Agent.Configuration;
 using Aperture.Agent.Delivery;
+using Aperture.Agent.Discovery;
 using Aperture.Agent.Diagnostics;
 using Aperture.Contracts;
 using Google.Protobuf;
@@ -30,6 +31,7 @@ public sealed partial class AgentRuntime : IDisposable
     private static readonly JsonSerializerOptions SampleJson = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never };
 
     private readonly ILogger _logger;
+    private readonly ILoggerFactory _loggers;
     private readonly HttpClient _http = new() { Timeout = Timeout.InfiniteTimeSpan };
     private readonly GrpcPushSender _pushSender;
     private readonly Lock _gate = new();
@@ -38,6 +40,8 @@ public sealed partial class AgentRuntime : IDisposable
     private MeterProvider? _otlp;
     private string? _otlpKey;
     private bool _loggedNoServerToken;
+    private TargetDiscovery _targets;
+    private string _targetsKey;
 
     public AgentRuntime(AgentConfigStore config, ICpuProfileSource profiler, TimeProvider time, ILoggerFactory loggers)
     {
@@ -45,12 +49,15 @@ public sealed partial class AgentRuntime : IDisposable
         Profiler = profiler;
         Time = time;
         _logger = loggers.CreateLogger("Aperture.Agent");
+        _loggers = loggers;
         StartedAt = time.GetUtcNow();
         Metrics = new AgentMetrics(Version);
         Sequence = new PushSequence(time);
         var current = config.Current;
         _hostCollector = NewHostCollector(current);
-        profiler.Configure(ProfilerSettings(current));
+        _targetsKey = TargetsKey(current);
+        _targets = NewTargetDiscovery(current);
+        profiler.Configure(ProfilerSettings(current, _targets.Resolve()));
         _profileProbe = profiler.Probe();
         Spool = new SpoolDirectory(current.Spool.Dir, current.Spool.MaxBytes);
         _pushSender = new GrpcPushSender(AggregatorTarget);
@@ -148,14 +155,88 @@ public sealed partial class AgentRuntime : IDisposable
             : new HttpTarget(new Uri(new Uri(jobs.Endpoint.TrimEnd('/') + "/"), "v1/ingest/events"), new Dictionary<string, string>(), TimeSpan.FromSeconds(jobs.TimeoutSeconds));
     }
 
-    private static CpuProfilerSettings ProfilerSettings(AgentConfig config) =>
-        new(config.Profiling.SampleRate, [.. config.Profiling.Pids])
+    /// <summary>
+    /// Without targets, the profiling section says what to collect. With targets, their event types and the
+    /// processes of their pods do: CPU samples of the union of the cpu targets' processes at the highest of
+    /// their rates, lock waits and syscalls of the lock and syscall targets' processes.
+    /// </summary>
+    private static CpuProfilerSettings ProfilerSettings(AgentConfig config, ProcessSelection selection)
+    {
+        var profiling = config.Profiling;
+        var minLatencyNs = (long)(profiling.MinLatencyMicroseconds * 1000);
+        if (profiling.Targets.Count == 0)
         {
-            Enabled = config.Profiling.Enabled,
-            LockEvents = config.Profiling.LockEvents,
-            SyscallEvents = config.Profiling.SyscallEvents,
-            MinLatencyNs = (long)(config.Profiling.MinLatencyMicroseconds * 1000),
+            return new(profiling.SampleRate, [.. profiling.Pids])
+            {
+                Enabled = profiling.Enabled,
+                LockEvents = profiling.LockEvents,
+                SyscallEvents = profiling.SyscallEvents,
+                MinLatencyNs = minLatencyNs,
+            };
+        }
+
+        var cpu = selection.For(ProfilingTargetConfig.Cpu);
+        var locks = selection.For(ProfilingTargetConfig.Lock);
+        var syscalls = selection.For(ProfilingTargetConfig.Syscall);
+        var waiting = selection.Targets.Where(t => !t.AllProcesses && t.Pids.Count == 0).Select(t => t.Target.Name).ToList();
+        return new(selection.CpuSampleRate ?? profiling.SampleRate, cpu.Pids)
+        {
+            Enabled = profiling.Enabled,
+            CpuSampling = cpu.Any,
+            LockEvents = locks.Any,
+            SyscallEvents = syscalls.Any,
+            LockPids = locks.Pids,
+            SyscallPids = syscalls.Pids,
+            MinLatencyNs = minLatencyNs,
+            IdleReason = waiting.Count > 0
+                ? $"no process of the pods of profiling targets {string.Join(", ", waiting)} on this node"
+                : "no profiling target asks for it",
         };
+    }
+
+    private static string TargetsKey(AgentConfig config) =>
+        JsonSerializer.Serialize(new { config.Profiling.Targets, config.Discovery, config.Collectors.HostRoot });
+
+    private TargetDiscovery NewTargetDiscovery(AgentConfig config)
+    {
+        var discovery = new TargetDiscovery(config, Config.EnvironmentVariable, Time, _loggers);
+        discovery.Start();
+        return discovery;
+    }
+
+    /// <summary>
+    /// Finds the processes of the targets' pods again (pods come and go, processes start in them) and hands the
+    /// profiler its settings; called once per profiling interval, so the profiler restarts at most that often.
+    /// </summary>
+    public void ApplyTargets()
+    {
+        lock (_gate)
+        {
+            var config = Config.Current;
+            if (config.Profiling.Targets.Count == 0)
+            {
+                return;
+            }
+
+            Profiler.Configure(ProfilerSettings(config, _targets.Resolve()));
+            _profileProbe = Profiler.Probe();
+        }
+    }
+
+    /// <summary>Runs one profiling interval: the batch of what was collected, then the targets' processes for the next.</summary>
+    public async Task ProfileRoundAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CollectProfileAsync(cancellationToken);
+        }
+        finally
+        {
+            ApplyTargets();
+        }
+    }
+
+    public TargetDiscovery Targets => _targets;
 
     private static HostSampleCollector NewHostCollector(AgentConfig config) =>
         new(new ProcFileSystem(config.Collectors.HostRoot), GpuSources.Detect(config.Collectors.Gpu.Enabled, config.Collectors.Gpu.NvidiaSmi), TimeProvider.System);
@@ -170,7 +251,16 @@ public sealed partial class AgentRuntime : IDisposable
                 _hostCollector = NewHostCollector(next);
             }
 
-            Profiler.Configure(ProfilerSettings(next));
+            var key = TargetsKey(next);
+            if (key != _targetsKey)
+            {
+                var old = _targets;
+                _targetsKey = key;
+                _targets = NewTargetDiscovery(next);
+                _ = old.DisposeAsync().AsTask();
+            }
+
+            Profiler.Configure(ProfilerSettings(next, _targets.Resolve()));
             _profileProbe = Profiler.Probe();
         }
 
@@ -284,7 +374,7 @@ public sealed partial class AgentRuntime : IDisposable
         return new ReadinessReport(checks.Values.All(v => v == ReadinessReport.Ok) ? ReadinessReport.Ready : ReadinessReport.NotReady, checks);
     }
 
-    public DiscoveryStatus Discovery => new(Environment.GetEnvironmentVariable, Config.Current.Collectors.HostRoot);
+    public DiscoveryStatus Discovery => new(Config.EnvironmentVariable, Config.Current.Collectors.HostRoot, _targets);
 
     private void RegisterObservableInstruments()
     {
@@ -343,6 +433,18 @@ public sealed partial class AgentRuntime : IDisposable
     [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Host samples are collected but not exported: {Reason}")]
     private static partial void LogHostSampleExportSkipped(ILogger logger, string reason);
 
+    /// <summary>Ends the pod watches (the host calls this before <see cref="Dispose"/>).</summary>
+    public async ValueTask StopDiscoveryAsync()
+    {
+        TargetDiscovery targets;
+        lock (_gate)
+        {
+            targets = _targets;
+        }
+
+        await targets.DisposeAsync();
+    }
+
     public void Dispose()
     {
         Config.Changed -= OnConfigChanged;
@@ -350,6 +452,7 @@ public sealed partial class AgentRuntime : IDisposable
         {
             _otlp?.Dispose();
             _otlp = null;
+            _ = _targets.DisposeAsync().AsTask();
         }
 
         foreach (var channel in Channels)

@@ -28,11 +28,12 @@ public sealed class ProfilingTargetSpec
     public Dictionary<string, string>? NodeSelector { get; set; }
 
     [JsonPropertyName("podSelector")]
-    [Description("Pods to profile by label; every process on the node when empty.")]
+    [Description("Labels (all must match) of pods in this target's namespace whose processes each node's agent profiles; every process on the node when empty.")]
     public Dictionary<string, string>? PodSelector { get; set; }
 
     [JsonPropertyName("eventTypes")]
     [RequiredField]
+    [Description("What the agents collect of the selected processes: cpu (samples), lock (futex waits), syscall.")]
     [Items(1, 3)]
     public List<ProfilingEventType> EventTypes { get; set; } = [ProfilingEventType.Cpu];
 

@@ -7,8 +7,10 @@ namespace Aperture.Operator.Desired;
 
 /// <summary>
 /// The node agents of a Site, as pure functions of the Site and all its ProfilingTargets: one
-/// DaemonSet and one ConfigMap. Nodes must carry <c>aperture.dev/agent=enabled</c>; each target
-/// adds its node selector as one more way to qualify, and its tolerations. No targets, no agents.
+/// DaemonSet and one ConfigMap, and the agents' ServiceAccount with a Role and RoleBinding that let it
+/// read the pods of the Site's namespace (the targets' pod selectors are resolved by each agent). Nodes
+/// must carry <c>aperture.dev/agent=enabled</c>; each target adds its node selector as one more way to
+/// qualify, and its tolerations. No targets, no agents.
 /// </summary>
 public static class AgentResources
 {
@@ -25,6 +27,12 @@ public static class AgentResources
 
     public static string Name(Site site) => $"{site.Metadata.Name}-agent";
 
+    /// <summary>The Role that lets the agents read pods: <c>&lt;site&gt;-agent-pods</c>.</summary>
+    public static string PodReaderName(Site site) => $"{site.Metadata.Name}-agent-pods";
+
+    /// <summary>What the agents may do with the API: find the pods of their targets, nothing else.</summary>
+    public static readonly IReadOnlyList<string> PodVerbs = ["get", "list", "watch"];
+
     /// <summary>The agent's configuration file inside the pod.</summary>
     public const string ConfigPath = "/etc/aperture/agent.yaml";
 
@@ -33,9 +41,10 @@ public static class AgentResources
 
     /// <summary>
     /// The agent's own configuration file (agent-api.md style, written as JSON, which YAML reads):
-    /// push to the Site's gRPC ingest, forward job events to its jobs API, sample at the highest rate
-    /// any target asks for. The node's /proc and /sys are mounted under /host. <c>${NODE_NAME}</c> is
-    /// expanded by the agent from the pod's environment.
+    /// push to the Site's gRPC ingest, forward job events to its jobs API, and profile each target
+    /// (<c>profiling.targets</c>, by name: its namespace, pod selector, event types and rate; the agent
+    /// finds the pods on its node and their processes). The node's /proc and /sys are mounted under
+    /// /host. <c>${NODE_NAME}</c> is expanded by the agent from the pod's environment.
     /// </summary>
     public static V1ConfigMap ConfigMap(Site site, IReadOnlyList<ProfilingTarget> targets)
     {
@@ -58,6 +67,7 @@ public static class AgentResources
             {
                 ["enabled"] = true,
                 ["sample_rate"] = ordered.Count == 0 ? DefaultSampleRateHz : ordered.Max(t => t.Spec.SampleRateHz),
+                ["targets"] = new JsonArray([.. ordered.Select(TargetConfig)]),
             },
             ["export"] = new JsonObject
             {
@@ -82,6 +92,51 @@ public static class AgentResources
     }
 
     private const string SpoolPath = "/var/lib/aperture/spool";
+
+    // Pods are selected in the target's own namespace: its siteRef is same-namespace, so that is the Site's too.
+    private static JsonObject TargetConfig(ProfilingTarget target) => new()
+    {
+        ["name"] = target.Metadata.Name,
+        ["namespace"] = target.Metadata.NamespaceProperty,
+        ["pod_selector"] = new JsonObject([.. (target.Spec.PodSelector ?? [])
+            .OrderBy(l => l.Key, StringComparer.Ordinal)
+            .Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))]),
+        ["event_types"] = new JsonArray([.. target.Spec.EventTypes.Distinct().Order().Select(e => (JsonNode?)EventTypeName(e))]),
+        ["sample_rate"] = target.Spec.SampleRateHz,
+    };
+
+    private static string EventTypeName(ProfilingEventType type) => type switch
+    {
+        ProfilingEventType.Cpu => "cpu",
+        ProfilingEventType.Lock => "lock",
+        ProfilingEventType.Syscall => "syscall",
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "an event type the agent does not know"),
+    };
+
+    public static V1ServiceAccount ServiceAccount(Site site) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "ServiceAccount",
+        Metadata = ObjectMetadata.For(site, Name(site), Component),
+    };
+
+    /// <summary>Read access to pods in the Site's namespace, which is where its targets select them.</summary>
+    public static V1Role PodReaderRole(Site site) => new()
+    {
+        ApiVersion = "rbac.authorization.k8s.io/v1",
+        Kind = "Role",
+        Metadata = ObjectMetadata.For(site, PodReaderName(site), Component),
+        Rules = [new V1PolicyRule { ApiGroups = [string.Empty], Resources = ["pods"], Verbs = [.. PodVerbs] }],
+    };
+
+    public static V1RoleBinding PodReaderBinding(Site site) => new()
+    {
+        ApiVersion = "rbac.authorization.k8s.io/v1",
+        Kind = "RoleBinding",
+        Metadata = ObjectMetadata.For(site, PodReaderName(site), Component),
+        RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "Role", Name = PodReaderName(site) },
+        Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = Name(site), NamespaceProperty = site.Metadata.NamespaceProperty }],
+    };
 
     private const int DefaultSampleRateHz = 99;
 
@@ -139,6 +194,8 @@ public static class AgentResources
                         // Profiling sees the node's processes only in the host's PID namespace.
                         HostPID = true,
                         EnableServiceLinks = false,
+                        // Its token lets the agent list and watch the pods of its targets (PodReaderRole).
+                        ServiceAccountName = Name(site),
                         PriorityClassName = "system-node-critical",
                         Affinity = new V1Affinity
                         {

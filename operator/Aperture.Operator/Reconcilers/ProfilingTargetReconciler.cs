@@ -18,8 +18,9 @@ public sealed record ProfilingTargetReconcilerOptions
 }
 
 /// <summary>
-/// ProfilingTargets: all targets of a Site become that Site's agent DaemonSet and ConfigMap (owned
-/// by the Site); when a Site has no target left, they are deleted. Level-triggered: each run reads
+/// ProfilingTargets: all targets of a Site become that Site's agent DaemonSet and ConfigMap, and the
+/// agents' ServiceAccount, pod-reading Role and RoleBinding (all owned by the Site); when a Site has no
+/// target left, they are deleted together. Level-triggered: each run reads
 /// the namespace's Sites and targets, whatever the event was.
 /// </summary>
 public sealed class ProfilingTargetReconciler(
@@ -88,8 +89,16 @@ public sealed class ProfilingTargetReconciler(
         {
             await DeleteIfPresentAsync(() => client.AppsV1.DeleteNamespacedDaemonSetAsync(name, ns, cancellationToken: cancellationToken));
             await DeleteIfPresentAsync(() => client.CoreV1.DeleteNamespacedConfigMapAsync(name, ns, cancellationToken: cancellationToken));
+            await DeleteIfPresentAsync(() => client.RbacAuthorizationV1.DeleteNamespacedRoleBindingAsync(AgentResources.PodReaderName(site), ns, cancellationToken: cancellationToken));
+            await DeleteIfPresentAsync(() => client.RbacAuthorizationV1.DeleteNamespacedRoleAsync(AgentResources.PodReaderName(site), ns, cancellationToken: cancellationToken));
+            await DeleteIfPresentAsync(() => client.CoreV1.DeleteNamespacedServiceAccountAsync(name, ns, cancellationToken: cancellationToken));
             return;
         }
+
+        // The agents' identity exists before the pods that use it.
+        await client.CoreV1.PatchNamespacedServiceAccountAsync(Apply(AgentResources.ServiceAccount(site)), name, ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
+        await client.RbacAuthorizationV1.PatchNamespacedRoleAsync(Apply(AgentResources.PodReaderRole(site)), AgentResources.PodReaderName(site), ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
+        await client.RbacAuthorizationV1.PatchNamespacedRoleBindingAsync(Apply(AgentResources.PodReaderBinding(site)), AgentResources.PodReaderName(site), ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
 
         var configMap = AgentResources.ConfigMap(site, ofSite);
         await client.CoreV1.PatchNamespacedConfigMapAsync(Apply(configMap), name, ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
