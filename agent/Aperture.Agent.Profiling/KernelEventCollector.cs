@@ -23,7 +23,8 @@ public sealed class KernelEventOptions
     /// <summary>Data pages per CPU ring buffer (a power of two); syscalls are frequent, so larger than the CPU sampler's.</summary>
     public int RingBufferPages { get; set; } = 256;
 
-    public TimeSpan DrainInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+    /// <summary>How often the ring buffers are emptied: 1 MB each holds a quarter second of a busy CPU's syscalls.</summary>
+    public TimeSpan DrainInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Distinct (thread, stack, syscall or lock) rows kept between two collections; more are counted as dropped.</summary>
     public int MaxAggregates { get; set; } = 50_000;

@@ -77,7 +77,9 @@ public sealed class DeliveryLoop(AgentRuntime agent, ILogger<DeliveryLoop> logge
 {
     protected override string Name => "spool replay";
 
-    protected override TimeSpan Interval => TimeSpan.FromMilliseconds(200);
+    // Once a second: a replay waits on upstream's backoff (half a second at the least) anyway, and each wake-up
+    // of an idle agent costs more than the check it makes.
+    protected override TimeSpan Interval => TimeSpan.FromSeconds(1);
 
     protected override TimeProvider Time => agent.Time;
 
