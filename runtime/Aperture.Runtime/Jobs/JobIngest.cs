@@ -57,6 +57,12 @@ public sealed class JobIngest : IDisposable
         _lastAccepted = _streamBase;
     }
 
+    /// <summary>
+    /// Where this process's stream ids begin: every id up to it was accepted by an earlier process, which stored it
+    /// or lost it, so nothing up to it is waited for.
+    /// </summary>
+    public ulong StreamBase => _streamBase;
+
     /// <summary>The stream id of the newest accepted event (the start base before the first).</summary>
     public ulong LastAccepted => Volatile.Read(ref _lastAccepted);
 

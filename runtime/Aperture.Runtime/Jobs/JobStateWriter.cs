@@ -17,6 +17,7 @@ namespace Aperture.Runtime.Jobs;
 public sealed partial class JobStateWriter(
     Channel<QueuedEvent> queue,
     JobStore store,
+    JobIngest ingest,
     IOptions<JobsOptions> options,
     TimeProvider time,
     ILogger<JobStateWriter> logger) : BackgroundService
@@ -25,7 +26,9 @@ public sealed partial class JobStateWriter(
     private readonly Lock _signalLock = new();
     private TaskCompletionSource _stored = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _flushRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private ulong _storedThrough;
+    // Starts at the ingest's stream base: a read (or a stream resumed) before this process accepted anything has
+    // nothing of this process to wait for.
+    private ulong _storedThrough = ingest.StreamBase;
 
     // Hashes of every stored job's key, so that a key not in it is a new job that needs no read;
     // null until read from ClickHouse, or when there are more jobs than KnownJobsLimit.

@@ -234,6 +234,19 @@ public sealed class JobIngestAndQueryTests(JobsFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_runtime_that_has_accepted_nothing_answers_reads_at_once_with_nothing_pending()
+    {
+        // Its own runtime: the shared one may have accepted events already, which hides the case.
+        await using var fresh = await RuntimeEnvironment.StartAsync(Hosting.RuntimeOptions.AggregatorRole, "--Aperture:Jobs:ReadTimeout=00:00:05");
+
+        var (status, jobs) = await GetAsync(fresh.JobsHttp, "/v1/jobs?limit=1");
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(0, jobs.GetProperty("items").GetArrayLength());
+        var (_, health) = await GetAsync(fresh.JobsHttp, "/v1/healthz");
+        Assert.Equal(0, health.GetProperty("pending_events").GetInt64());
+    }
+
+    [Fact]
     public async Task The_jobs_routes_answer_only_on_the_jobs_port_and_the_main_routes_only_on_theirs()
     {
         var runtime = fixture.Runtime;
