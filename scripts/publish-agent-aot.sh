@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=".artifacts/agent-aot"
+case "$(uname -m)" in aarch64) RID=linux-arm64 ;; *) RID=linux-x64 ;; esac
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 missing=()
@@ -20,7 +21,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # PublishAot is given here, not in the project: tests and 'make run' use the JIT build.
-dotnet publish agent/Aperture.Agent -c Release -r linux-x64 -p:PublishAot=true -o "$OUT" --nologo
+dotnet publish agent/Aperture.Agent -c Release -r "$RID" -p:PublishAot=true -o "$OUT" --nologo
 # TraceEvent ships Windows helper DLLs as content; the AOT agent does not load them, nor the symbols at run time.
 rm -f "$OUT"/*.dll "$OUT"/*.pdb
 echo "publish-agent-aot: $OUT/aperture-agent ($(du -h "$OUT/aperture-agent" | cut -f1)); run it as: $OUT/aperture-agent --config FILE"
