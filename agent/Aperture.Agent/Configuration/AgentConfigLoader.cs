@@ -92,6 +92,11 @@ public static partial class AgentConfigLoader
             var inner = error.InnerException is { } cause && cause.Message != error.Message ? $" ({cause.Message})" : string.Empty;
             throw new AgentConfigException([$"line {error.Start.Line}, column {error.Start.Column}: {error.Message}{inner}"]);
         }
+        catch (InvalidOperationException error)
+        {
+            // YamlDotNet's scanner throws this, with no place, on some broken flow collections ("spool: [").
+            throw new AgentConfigException([$"not valid YAML ({error.Message}); look for an unclosed [ or {{"]);
+        }
 
         if (stream.Documents.Count == 0 || IsNull(stream.Documents[0].RootNode))
         {
@@ -217,7 +222,6 @@ public static partial class AgentConfigLoader
         private JsonNode? Scalar(YamlScalarNode scalar, Type type, string key)
         {
             var text = scalar.Value ?? string.Empty;
-            var quoted = scalar.Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted;
             type = Nullable.GetUnderlyingType(type) ?? type;
             if (type == typeof(string))
             {
@@ -226,7 +230,7 @@ public static partial class AgentConfigLoader
 
             if (type == typeof(bool))
             {
-                return !quoted && bool.TryParse(text, out var flag) ? JsonValue.Create(flag) : Wrong(scalar, key, "true or false");
+                return bool.TryParse(text, out var flag) ? JsonValue.Create(flag) : Wrong(scalar, key, "true or false");
             }
 
             if (type == typeof(int))
