@@ -72,7 +72,11 @@ public sealed class AgentHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.Services.AddSingleton(loggers);
         builder.Services.AddSingleton(agent);
-        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.PropertyNamingPolicy = null);
+        builder.Services.ConfigureHttpJsonOptions(json =>
+        {
+            json.SerializerOptions.PropertyNamingPolicy = null;
+            json.SerializerOptions.TypeInfoResolverChain.Insert(0, AgentJsonContext.Default);
+        });
         if (hostLoops)
         {
             builder.Services.AddHostedService<HostSampleLoop>();

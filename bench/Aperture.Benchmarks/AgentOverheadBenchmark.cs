@@ -10,7 +10,9 @@ namespace Aperture.Benchmarks;
 /// process for the same time: CPU as a share of one core over the window and
 /// resident memory (VmRSS sampled each second, and VmHWM). The agent runs as deployed: its own build, host
 /// samples every 10 s, lock and syscall tracing on, pushing to a real runtime. Targets: under 1% of one core,
-/// under 80 MB resident.
+/// under 80 MB resident. AGENT_BUILD picks the build measured: <c>aot</c> (the Native AOT binary that
+/// scripts/publish-agent-aot.sh leaves in .artifacts/agent-aot), <c>jit</c> (<c>dotnet aperture-agent.dll</c>), or
+/// <c>auto</c> (the default: the AOT binary when it is there, the JIT build otherwise).
 /// </summary>
 public static class AgentOverheadBenchmark
 {
@@ -31,8 +33,10 @@ public static class AgentOverheadBenchmark
         using var busy = Process.Start(new ProcessStartInfo(busyPath) { RedirectStandardOutput = true })!;
         try
         {
-            var agent = await MeasureAgentAsync(work.Path, busy.Id, seconds);
-            Console.WriteLine($"agent: cpu {agent.CpuPercent:F2}% of one core, rss mean {agent.RssMeanMb:F1} MB, max {agent.RssMaxMb:F1} MB, peak (VmHWM, start-up included) {agent.HwmMb:F1} MB (at the end: {agent.AnonymousMb:F1} MB anonymous, {agent.FileMb:F1} MB files and shared), {agent.Samples} samples of the busy process");
+            var build = AgentBuild();
+            Console.WriteLine($"agent build: {build.Name} ({build.Describe})");
+            var agent = await MeasureAgentAsync(work.Path, busy.Id, seconds, build);
+            Console.WriteLine($"agent ({build.Name}): cpu {agent.CpuPercent:F2}% of one core, rss mean {agent.RssMeanMb:F1} MB, max {agent.RssMaxMb:F1} MB, peak (VmHWM, start-up included) {agent.HwmMb:F1} MB (at the end: {agent.AnonymousMb:F1} MB anonymous, {agent.FileMb:F1} MB files and shared), {agent.Samples} samples of the busy process");
             var perf = await MeasurePerfAsync(work.Path, busy.Id, seconds);
             if (perf is null)
             {
@@ -66,7 +70,25 @@ public static class AgentOverheadBenchmark
         return gcc.ExitCode == 0 ? binary : throw new InvalidOperationException($"gcc failed: {errors}");
     }
 
-    private static async Task<Usage> MeasureAgentAsync(string directory, int busyPid, int seconds)
+    private sealed record AgentBuildChoice(string Name, string FileName, string[] Arguments)
+    {
+        public string Describe => string.Join(' ', [FileName, .. Arguments]);
+    }
+
+    private static AgentBuildChoice AgentBuild()
+    {
+        var aot = Path.Combine(RepositoryLayout.Root, ".artifacts", "agent-aot", "aperture-agent");
+        var jit = new AgentBuildChoice("jit", "dotnet", [Path.Combine(RepositoryLayout.Root, "agent", "Aperture.Agent", "bin", "Release", "net10.0", "aperture-agent.dll")]);
+        return (Environment.GetEnvironmentVariable("AGENT_BUILD") ?? "auto") switch
+        {
+            "jit" => jit,
+            "aot" => File.Exists(aot) ? new AgentBuildChoice("aot", aot, []) : throw new InvalidOperationException($"AGENT_BUILD=aot but {aot} is missing: run scripts/publish-agent-aot.sh"),
+            "auto" or "" => File.Exists(aot) ? new AgentBuildChoice("aot", aot, []) : jit,
+            var other => throw new InvalidOperationException($"AGENT_BUILD is aot, jit or auto, not '{other}'"),
+        };
+    }
+
+    private static async Task<Usage> MeasureAgentAsync(string directory, int busyPid, int seconds, AgentBuildChoice build)
     {
         await using var runtime = await RuntimeUnderTest.StartAsync();
         var port = FreePort.Next();
@@ -81,8 +103,7 @@ public static class AgentOverheadBenchmark
             spool: {dir: "{{Path.Combine(directory, "spool")}}"}
             sidecar: {enabled: false}
             """);
-        var agentDll = Path.Combine(RepositoryLayout.Root, "agent", "Aperture.Agent", "bin", "Release", "net10.0", "aperture-agent.dll");
-        using var agent = Process.Start(new ProcessStartInfo("dotnet", [agentDll, "--config", config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        using var agent = Process.Start(new ProcessStartInfo(build.FileName, [.. build.Arguments, "--config", config]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
         agent.OutputDataReceived += (_, _) => { };
         agent.ErrorDataReceived += (_, _) => { };
         agent.BeginOutputReadLine();

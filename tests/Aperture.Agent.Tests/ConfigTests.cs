@@ -180,4 +180,56 @@ public sealed class ConfigTests
 
         Assert.Contains("pod_selektor", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_value_of_the_wrong_kind_is_an_error_with_its_place()
+    {
+        var error = Assert.Throws<AgentConfigException>(() => AgentConfigLoader.Parse("""
+            profiling:
+              sample_rate: fast
+              pids: 7
+            collectors: {gpu: {enabled: maybe}}
+            """, Env()));
+
+        Assert.Equal(3, error.Errors.Count);
+        Assert.Contains(error.Errors, e => e.StartsWith("line 2, column 16: profiling.sample_rate:", StringComparison.Ordinal) && e.Contains("'fast'", StringComparison.Ordinal));
+        Assert.Contains(error.Errors, e => e.StartsWith("line 3, column 9: profiling.pids:", StringComparison.Ordinal) && e.Contains("not a list", StringComparison.Ordinal));
+        Assert.Contains(error.Errors, e => e.StartsWith("line 4, column 29: collectors.gpu.enabled:", StringComparison.Ordinal) && e.Contains("true or false", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Scalars_take_the_type_of_their_key_and_empty_values_keep_the_default()
+    {
+        var config = AgentConfigLoader.Parse("""
+            agent: {id: 123, hostname: "true"}
+            collectors: {interval_seconds: 2.5, gpu: {enabled: false}}
+            profiling: {sample_rate: "199", pids: [10, 20], targets: [~]}
+            spool: {max_bytes: 8589934592}
+            sidecar:
+            """, Env());
+
+        Assert.Equal("123", config.Agent.Id);
+        Assert.Equal("true", config.Agent.Hostname);
+        Assert.Equal(2.5, config.Collectors.IntervalSeconds);
+        Assert.False(config.Collectors.Gpu.Enabled);
+        Assert.Equal(199, config.Profiling.SampleRate);
+        Assert.Equal([10, 20], config.Profiling.Pids);
+        Assert.Null(Assert.Single(config.Profiling.Targets));
+        Assert.Equal(8589934592L, config.Spool.MaxBytes);
+        Assert.True(config.Sidecar.Enabled);
+        Assert.Equal("127.0.0.1:8000", config.Sidecar.Listen);
+        Assert.Contains(AgentConfigLoader.Validate(config), e => e.StartsWith("profiling.targets[0]:", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void An_empty_file_or_a_yaml_syntax_error()
+    {
+        Assert.Empty(AgentConfigLoader.Validate(AgentConfigLoader.Parse("# nothing yet\n", Env())));
+
+        var syntax = Assert.Throws<AgentConfigException>(() => AgentConfigLoader.Parse("agent:\n  id: x: y\n", Env()));
+        Assert.StartsWith("line 2, column ", syntax.Errors[0], StringComparison.Ordinal);
+
+        var unclosed = Assert.Throws<AgentConfigException>(() => AgentConfigLoader.Parse("agent: {id: x\nspool: [", Env()));
+        Assert.Contains("not valid YAML", unclosed.Errors[0], StringComparison.Ordinal);
+    }
 }

@@ -6,6 +6,8 @@ using Aperture.Testing;
 namespace Aperture.Agent.Tests;
 
 /// <summary>The agent's profiler seam with the settings profiling targets make: different processes per event type.</summary>
+// Not beside the other class that opens perf events: With_profiling_switched_off_no_perf_event_is_opened counts them in this process.
+[Collection(PerfEventCollection.Name)]
 public sealed class PerfCpuProfileSourceTests
 {
     [Fact]

@@ -10,6 +10,8 @@ using Aperture.Testing;
 namespace Aperture.Agent.Tests;
 
 /// <summary>The whole profiling path: perf_event_open in the agent, gRPC Push, the aggregator, its flame-graph API.</summary>
+// Not beside the other class that opens perf events: With_profiling_switched_off_no_perf_event_is_opened counts them in this process.
+[Collection(PerfEventCollection.Name)]
 public sealed class ProfilerEndToEndTests
 {
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
@@ -194,4 +196,11 @@ public sealed class ProfilerEndToEndTests
             .Count(target => target == "anon_inode:[perf_event]");
         Assert.Equal(0, perfEvents);
     }
+}
+
+/// <summary>The test classes that open perf events, run one after the other.</summary>
+[CollectionDefinition(Name)]
+public sealed class PerfEventCollection
+{
+    public const string Name = "perf_event";
 }

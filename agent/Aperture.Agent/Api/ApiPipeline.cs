@@ -48,7 +48,7 @@ public static partial class ApiPipeline
             }
 
             context.Response.StatusCode = status;
-            await context.Response.WriteAsJsonAsync(body);
+            await context.Response.WriteErrorAsync(body);
         }));
 
         // 404 and 405 produced by routing carry no body; give them the spec's.
@@ -58,7 +58,7 @@ public static partial class ApiPipeline
             if (response.StatusCode is StatusCodes.Status404NotFound or StatusCodes.Status405MethodNotAllowed && !response.HasStarted && response.ContentLength is null or 0)
             {
                 var request = status.HttpContext.Request;
-                await response.WriteAsJsonAsync(response.StatusCode == StatusCodes.Status404NotFound
+                await response.WriteErrorAsync(response.StatusCode == StatusCodes.Status404NotFound
                     ? new ErrorResponse(ErrorCodes.NotFound, $"No route for {request.Method} {request.Path}")
                     : new ErrorResponse(ErrorCodes.InvalidRequest, $"{request.Method} is not allowed on {request.Path}"));
             }
@@ -127,7 +127,7 @@ public static partial class ApiPipeline
             var retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? wait : TimeSpan.FromSeconds(1);
             context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
             context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-            await context.Response.WriteAsJsonAsync(new ErrorResponse(ErrorCodes.ServiceUnavailable,
+            await context.Response.WriteErrorAsync(new ErrorResponse(ErrorCodes.ServiceUnavailable,
                 $"Rate limit of {limit.RequestsPerSecond} requests per second exceeded; retry after the Retry-After seconds.",
                 new Dictionary<string, string> { ["reason"] = "rate_limited" }));
         });
@@ -148,7 +148,7 @@ public static partial class ApiPipeline
             agent.Metrics.RequestUnauthorized();
             context.Response.StatusCode = StatusCodes.Status401Unauthorized;
             context.Response.Headers.WWWAuthenticate = "Bearer";
-            await context.Response.WriteAsJsonAsync(new ErrorResponse(ErrorCodes.Unauthorized, "Missing or wrong bearer token (Authorization: Bearer <token>)."));
+            await context.Response.WriteErrorAsync(new ErrorResponse(ErrorCodes.Unauthorized, "Missing or wrong bearer token (Authorization: Bearer <token>)."));
         });
         return app;
     }

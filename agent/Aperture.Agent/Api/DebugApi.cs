@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Diagnostics.Tracing;
 using System.Globalization;
 using System.Runtime;
+using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
 using Aperture.Agent.Services;
 using Aperture.Contracts;
 using Microsoft.AspNetCore.Builder;
@@ -27,82 +29,80 @@ public static class DebugApi
         var debug = routes.MapGroup("/debug").AddEndpointFilter(async (context, next) =>
             agent.Config.Current.SelfTelemetry.Debug.Enabled
                 ? await next(context)
-                : Results.Json(new ErrorResponse(ErrorCodes.NotFound, "Debug endpoints are off (self_telemetry.debug.enabled: false)"), statusCode: StatusCodes.Status404NotFound));
+                : AgentResults.Error(new ErrorResponse(ErrorCodes.NotFound, "Debug endpoints are off (self_telemetry.debug.enabled: false)"), StatusCodes.Status404NotFound));
 
         debug.MapGet("/vars", () =>
         {
             using var process = Process.GetCurrentProcess();
-            return Results.Json(new
+            return AgentResults.Json(new JsonObject
             {
-                cmdline = Environment.GetCommandLineArgs(),
-                memstats = new
+                ["cmdline"] = Environment.GetCommandLineArgs().ToJsonArray(),
+                ["memstats"] = new JsonObject
                 {
-                    Alloc = GC.GetTotalMemory(forceFullCollection: false),
-                    TotalAlloc = GC.GetTotalAllocatedBytes(),
-                    Sys = process.WorkingSet64,
-                    HeapCommitted = GC.GetGCMemoryInfo().TotalCommittedBytes,
-                    NumGC = Enumerable.Range(0, GC.MaxGeneration + 1).Sum(GC.CollectionCount),
-                    PauseTotalNs = (long)(GC.GetTotalPauseDuration().TotalMilliseconds * 1_000_000),
+                    ["Alloc"] = GC.GetTotalMemory(forceFullCollection: false),
+                    ["TotalAlloc"] = GC.GetTotalAllocatedBytes(),
+                    ["Sys"] = process.WorkingSet64,
+                    ["HeapCommitted"] = GC.GetGCMemoryInfo().TotalCommittedBytes,
+                    ["NumGC"] = Enumerable.Range(0, GC.MaxGeneration + 1).Sum(GC.CollectionCount),
+                    ["PauseTotalNs"] = (long)(GC.GetTotalPauseDuration().TotalMilliseconds * 1_000_000),
                 },
-                runtime = new { version = Environment.Version.ToString(), processors = Environment.ProcessorCount, server_gc = GCSettings.IsServerGC },
-                agent = new
+                ["runtime"] = new JsonObject { ["version"] = Environment.Version.ToString(), ["processors"] = Environment.ProcessorCount, ["server_gc"] = GCSettings.IsServerGC },
+                ["agent"] = new JsonObject
                 {
-                    host_samples = agent.Metrics.HostSamples,
-                    profile_batches = agent.Metrics.ProfileBatches,
-                    sidecar_events = agent.Metrics.SidecarEvents,
-                    spool_entries = agent.Spool.Count,
-                    spool_bytes = agent.Spool.Bytes,
-                    spool_dropped = agent.Spool.Dropped,
+                    ["host_samples"] = agent.Metrics.HostSamples,
+                    ["profile_batches"] = agent.Metrics.ProfileBatches,
+                    ["sidecar_events"] = agent.Metrics.SidecarEvents,
+                    ["spool_entries"] = agent.Spool.Count,
+                    ["spool_bytes"] = agent.Spool.Bytes,
+                    ["spool_dropped"] = agent.Spool.Dropped,
                 },
             });
         });
 
-        debug.MapGet("/pprof/", () => Results.Json(new
+        debug.MapGet("/pprof/", () => AgentResults.Json(new JsonObject
         {
-            profiles = new[]
-            {
-                new { path = "/debug/pprof/heap", description = "managed heap after the last GC: generations, fragmentation, committed (Go: heap)" },
-                new { path = "/debug/pprof/gc", description = "collection counts, pause time, allocation (Go: memstats)" },
-                new { path = "/debug/pprof/threads", description = "threads and the thread pool (Go: goroutine, threadcreate)" },
-                new { path = "/debug/pprof/profile?seconds=30", description = "CPU profile of the agent, gzipped pprof from an EventPipe sample-profiler trace; format=nettrace for the trace itself (Go: profile)" },
-            },
+            ["profiles"] = new JsonArray(
+                Profile("/debug/pprof/heap", "managed heap after the last GC: generations, fragmentation, committed (Go: heap)"),
+                Profile("/debug/pprof/gc", "collection counts, pause time, allocation (Go: memstats)"),
+                Profile("/debug/pprof/threads", "threads and the thread pool (Go: goroutine, threadcreate)"),
+                Profile("/debug/pprof/profile?seconds=30", "CPU profile of the agent, gzipped pprof from an EventPipe sample-profiler trace; format=nettrace for the trace itself (Go: profile; JIT build only)")),
         }));
 
         debug.MapGet("/pprof/heap", () =>
         {
             var info = GC.GetGCMemoryInfo(GCKind.Any);
-            return Results.Json(new
+            return AgentResults.Json(new JsonObject
             {
-                heap_size_bytes = info.HeapSizeBytes,
-                fragmented_bytes = info.FragmentedBytes,
-                total_committed_bytes = info.TotalCommittedBytes,
-                total_available_memory_bytes = info.TotalAvailableMemoryBytes,
-                high_memory_load_threshold_bytes = info.HighMemoryLoadThresholdBytes,
-                memory_load_bytes = info.MemoryLoadBytes,
-                promoted_bytes = info.PromotedBytes,
-                pinned_objects = info.PinnedObjectsCount,
-                finalization_pending = info.FinalizationPendingCount,
-                last_gc = new { index = info.Index, generation = info.Generation, compacted = info.Compacted, concurrent = info.Concurrent, pause_time_percentage = info.PauseTimePercentage },
-                generations = info.GenerationInfo.ToArray().Select((g, i) => new
+                ["heap_size_bytes"] = info.HeapSizeBytes,
+                ["fragmented_bytes"] = info.FragmentedBytes,
+                ["total_committed_bytes"] = info.TotalCommittedBytes,
+                ["total_available_memory_bytes"] = info.TotalAvailableMemoryBytes,
+                ["high_memory_load_threshold_bytes"] = info.HighMemoryLoadThresholdBytes,
+                ["memory_load_bytes"] = info.MemoryLoadBytes,
+                ["promoted_bytes"] = info.PromotedBytes,
+                ["pinned_objects"] = info.PinnedObjectsCount,
+                ["finalization_pending"] = info.FinalizationPendingCount,
+                ["last_gc"] = new JsonObject { ["index"] = info.Index, ["generation"] = info.Generation, ["compacted"] = info.Compacted, ["concurrent"] = info.Concurrent, ["pause_time_percentage"] = info.PauseTimePercentage },
+                ["generations"] = info.GenerationInfo.ToArray().Select((g, i) => (JsonNode?)new JsonObject
                 {
-                    generation = i < 3 ? $"gen{i}" : i == 3 ? "loh" : "poh",
-                    size_before_bytes = g.SizeBeforeBytes,
-                    size_after_bytes = g.SizeAfterBytes,
-                    fragmentation_before_bytes = g.FragmentationBeforeBytes,
-                    fragmentation_after_bytes = g.FragmentationAfterBytes,
-                }),
-                total_memory_bytes = GC.GetTotalMemory(forceFullCollection: false),
+                    ["generation"] = i < 3 ? $"gen{i}" : i == 3 ? "loh" : "poh",
+                    ["size_before_bytes"] = g.SizeBeforeBytes,
+                    ["size_after_bytes"] = g.SizeAfterBytes,
+                    ["fragmentation_before_bytes"] = g.FragmentationBeforeBytes,
+                    ["fragmentation_after_bytes"] = g.FragmentationAfterBytes,
+                }).ToJsonArray(),
+                ["total_memory_bytes"] = GC.GetTotalMemory(forceFullCollection: false),
             });
         });
 
-        debug.MapGet("/pprof/gc", () => Results.Json(new
+        debug.MapGet("/pprof/gc", () => AgentResults.Json(new JsonObject
         {
-            collections = Enumerable.Range(0, GC.MaxGeneration + 1).ToDictionary(g => $"gen{g}", GC.CollectionCount),
-            total_pause_ms = GC.GetTotalPauseDuration().TotalMilliseconds,
-            total_allocated_bytes = GC.GetTotalAllocatedBytes(),
-            server_gc = GCSettings.IsServerGC,
-            latency_mode = GCSettings.LatencyMode.ToString(),
-            large_object_heap_compaction = GCSettings.LargeObjectHeapCompactionMode.ToString(),
+            ["collections"] = Enumerable.Range(0, GC.MaxGeneration + 1).Select(g => KeyValuePair.Create($"gen{g}", GC.CollectionCount(g))).ToJsonObject(n => n),
+            ["total_pause_ms"] = GC.GetTotalPauseDuration().TotalMilliseconds,
+            ["total_allocated_bytes"] = GC.GetTotalAllocatedBytes(),
+            ["server_gc"] = GCSettings.IsServerGC,
+            ["latency_mode"] = GCSettings.LatencyMode.ToString(),
+            ["large_object_heap_compaction"] = GCSettings.LargeObjectHeapCompactionMode.ToString(),
         }));
 
         debug.MapGet("/pprof/threads", Threads);
@@ -123,30 +123,46 @@ public static class DebugApi
                 throw new InvalidRequestException("format", "format is pprof (the default) or nettrace");
             }
 
-            byte[] trace;
-            try
+            // The trace goes through the runtime's diagnostics port and is read with TraceEvent, neither of which the
+            // Native AOT build has; the trimmer drops the code below from that build, as this check is constant there.
+            if (!RuntimeFeature.IsDynamicCodeSupported)
             {
-                trace = await TraceSelfAsync(TimeSpan.FromSeconds(seconds), cancellationToken);
-            }
-            catch (Exception error) when (error is DiagnosticsClientException or ServerNotAvailableException or IOException or TimeoutException)
-            {
-                return Results.Json(new ErrorResponse(ErrorCodes.ServiceUnavailable, $"The runtime's diagnostics port did not start a trace: {error.Message} (is DOTNET_EnableDiagnostics=0 set?)"),
-                    statusCode: StatusCodes.Status503ServiceUnavailable);
+                return AgentResults.Error(new ErrorResponse(ErrorCodes.NotImplemented,
+                    "The CPU profile of the agent itself needs the JIT build of the agent (dotnet aperture-agent.dll); this is the Native AOT build, which has no EventPipe diagnostics port to trace itself through."),
+                    StatusCodes.Status501NotImplemented);
             }
 
-            if (format == "nettrace")
-            {
-                return Results.File(trace, "application/octet-stream", $"aperture-agent-{Environment.ProcessId}.nettrace");
-            }
-
-            var pprof = await Task.Run(() => Diagnostics.NettraceToPprof.Convert(trace, seconds * 1_000_000_000L, out _), cancellationToken);
-            return Results.File(pprof, "application/octet-stream", $"aperture-agent-{Environment.ProcessId}.pb.gz");
+            return await ProfileSelfAsync(seconds, format, cancellationToken);
         });
 
         return routes;
     }
 
-    private static object ThreadInfo(ProcessThread thread)
+    private static JsonObject Profile(string path, string description) => new JsonObject { ["path"] = path, ["description"] = description };
+
+    private static async Task<IResult> ProfileSelfAsync(int seconds, string format, CancellationToken cancellationToken)
+    {
+        byte[] trace;
+        try
+        {
+            trace = await TraceSelfAsync(TimeSpan.FromSeconds(seconds), cancellationToken);
+        }
+        catch (Exception error) when (error is DiagnosticsClientException or ServerNotAvailableException or IOException or TimeoutException)
+        {
+            return AgentResults.Error(new ErrorResponse(ErrorCodes.ServiceUnavailable, $"The runtime's diagnostics port did not start a trace: {error.Message} (is DOTNET_EnableDiagnostics=0 set?)"),
+                StatusCodes.Status503ServiceUnavailable);
+        }
+
+        if (format == "nettrace")
+        {
+            return Results.File(trace, "application/octet-stream", $"aperture-agent-{Environment.ProcessId}.nettrace");
+        }
+
+        var pprof = await Task.Run(() => Diagnostics.NettraceToPprof.Convert(trace, seconds * 1_000_000_000L, out _), cancellationToken);
+        return Results.File(pprof, "application/octet-stream", $"aperture-agent-{Environment.ProcessId}.pb.gz");
+    }
+
+    private static JsonObject ThreadInfo(ProcessThread thread)
     {
         string state;
         double? cpuMs;
@@ -168,7 +184,7 @@ public static class DebugApi
             cpuMs = null;
         }
 
-        return new { id = thread.Id, state, cpu_ms = cpuMs };
+        return new JsonObject { ["id"] = thread.Id, ["state"] = state, ["cpu_ms"] = cpuMs };
     }
 
     /// <summary>A sample-profiler EventPipe session on this very process, through its diagnostics port.</summary>
@@ -215,18 +231,18 @@ public static class DebugApi
         using var process = Process.GetCurrentProcess();
         ThreadPool.GetAvailableThreads(out var availableWorkers, out var availableIo);
         ThreadPool.GetMaxThreads(out var maxWorkers, out var maxIo);
-        return Results.Json(new
+        return AgentResults.Json(new JsonObject
         {
-            count = process.Threads.Count,
-            thread_pool = new
+            ["count"] = process.Threads.Count,
+            ["thread_pool"] = new JsonObject
             {
-                threads = ThreadPool.ThreadCount,
-                pending_work_items = ThreadPool.PendingWorkItemCount,
-                completed_work_items = ThreadPool.CompletedWorkItemCount,
-                busy_workers = maxWorkers - availableWorkers,
-                busy_io = maxIo - availableIo,
+                ["threads"] = ThreadPool.ThreadCount,
+                ["pending_work_items"] = ThreadPool.PendingWorkItemCount,
+                ["completed_work_items"] = ThreadPool.CompletedWorkItemCount,
+                ["busy_workers"] = maxWorkers - availableWorkers,
+                ["busy_io"] = maxIo - availableIo,
             },
-            threads = process.Threads.Cast<ProcessThread>().Select(ThreadInfo).ToList(),
+            ["threads"] = process.Threads.Cast<ProcessThread>().Select(t => (JsonNode?)ThreadInfo(t)).ToJsonArray(),
         });
     }
 }

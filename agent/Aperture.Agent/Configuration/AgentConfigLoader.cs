@@ -1,11 +1,13 @@
 using System.Collections;
 using System.Globalization;
 using System.Net;
-using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using System.Text.RegularExpressions;
 using YamlDotNet.Core;
-using YamlDotNet.Serialization;
-using YamlDotNet.Serialization.NamingConventions;
+using YamlDotNet.RepresentationModel;
 
 namespace Aperture.Agent.Configuration;
 
@@ -17,19 +19,35 @@ public sealed class AgentConfigException(IReadOnlyList<string> errors)
 }
 
 /// <summary>
+/// The configuration's JSON shape (snake_case, unknown members refused), generated at build time so that the
+/// agent reads its configuration without reflection and runs as a Native AOT binary.
+/// </summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSerializable(typeof(AgentConfig))]
+public sealed partial class AgentConfigJsonContext : JsonSerializerContext;
+
+/// <summary>
 /// Reads the YAML file, expands <c>${VAR}</c>, applies environment overrides and validates. Overrides are
 /// <c>APERTURE_AGENT_</c> plus the key path in capitals (<c>APERTURE_AGENT_EXPORT_AGGREGATOR_ENDPOINT</c>);
 /// <c>APERTURE_AUTH_TOKEN</c> is the token the agent pushes with and, when set, guards its own API with.
 /// </summary>
+/// <remarks>
+/// The YAML is read into a node tree and turned into JSON guided by the configuration's generated metadata:
+/// a plain scalar becomes a number or a bool where the key wants one, and an unknown key or a value of the
+/// wrong kind is an error with its line and column. The JSON is then bound by <see cref="AgentConfigJsonContext"/>.
+/// </remarks>
 public static partial class AgentConfigLoader
 {
     public const string EnvironmentPrefix = "APERTURE_AGENT_";
     public const string AuthTokenVariable = "APERTURE_AUTH_TOKEN";
     private const int MaxFileBytes = 1024 * 1024;
 
-    private static readonly IDeserializer Yaml = new DeserializerBuilder()
-        .WithNamingConvention(UnderscoredNamingConvention.Instance)
-        .Build();
+    // Aliases can make a small file expand into a huge tree; no real configuration comes near this.
+    private const int MaxNodes = 100_000;
+
+    private static JsonSerializerOptions JsonOptions => AgentConfigJsonContext.Default.Options;
 
     public static AgentConfig Load(string? path, IReadOnlyDictionary<string, string?> environment)
     {
@@ -64,35 +82,204 @@ public static partial class AgentConfigLoader
     public static AgentConfig Parse(string yaml, IReadOnlyDictionary<string, string?> environment)
     {
         var expanded = Variable().Replace(yaml, match => environment.GetValueOrDefault(match.Groups[1].Value) ?? string.Empty);
+        var stream = new YamlStream();
         try
         {
-            return Yaml.Deserialize<AgentConfig?>(expanded) ?? new AgentConfig();
+            stream.Load(new StringReader(expanded));
         }
         catch (YamlException error)
         {
             var inner = error.InnerException is { } cause && cause.Message != error.Message ? $" ({cause.Message})" : string.Empty;
             throw new AgentConfigException([$"line {error.Start.Line}, column {error.Start.Column}: {error.Message}{inner}"]);
         }
+        catch (InvalidOperationException error)
+        {
+            // YamlDotNet's scanner throws this, with no place, on some broken flow collections ("spool: [").
+            throw new AgentConfigException([$"not valid YAML ({error.Message}); look for an unclosed [ or {{"]);
+        }
+
+        if (stream.Documents.Count == 0 || IsNull(stream.Documents[0].RootNode))
+        {
+            return new AgentConfig();
+        }
+
+        var converter = new YamlToJson();
+        var json = converter.Convert(stream.Documents[0].RootNode, JsonOptions.GetTypeInfo(typeof(AgentConfig)), string.Empty);
+        if (converter.Errors.Count > 0)
+        {
+            throw new AgentConfigException(converter.Errors);
+        }
+
+        try
+        {
+            return json.Deserialize(AgentConfigJsonContext.Default.AgentConfig) ?? new AgentConfig();
+        }
+        catch (JsonException error)
+        {
+            // The conversion above checks keys and scalars, so this is what is left: a null where a value must be.
+            throw new AgentConfigException([$"{KeyOf(error.Path)}: {error.Message}"]);
+        }
+    }
+
+    private static string KeyOf(string? jsonPath) =>
+        jsonPath is null or "$" ? "(top level)" : jsonPath.StartsWith("$.", StringComparison.Ordinal) ? jsonPath[2..] : jsonPath;
+
+    private static bool IsNull(YamlNode node) =>
+        node is YamlScalarNode { Style: ScalarStyle.Plain or ScalarStyle.Any, Value: null or "" or "~" or "null" or "Null" or "NULL" };
+
+    /// <summary>YAML nodes to JSON, shaped by the metadata of the type each node is bound to.</summary>
+    private sealed class YamlToJson
+    {
+        private int _nodes;
+
+        public List<string> Errors { get; } = [];
+
+        public JsonNode? Convert(YamlNode node, JsonTypeInfo type, string key)
+        {
+            if (++_nodes > MaxNodes)
+            {
+                if (_nodes == MaxNodes + 1)
+                {
+                    Error(node, key, $"more than {MaxNodes} values (are aliases expanding?)");
+                }
+
+                return null;
+            }
+
+            if (IsNull(node))
+            {
+                return null;
+            }
+
+            switch (type.Kind)
+            {
+                case JsonTypeInfoKind.Object:
+                    return node is YamlMappingNode mapping ? Object(mapping, type, key) : Wrong(node, key, "a mapping");
+                case JsonTypeInfoKind.Dictionary:
+                    return node is YamlMappingNode map ? Dictionary(map, type, key) : Wrong(node, key, "a mapping");
+                case JsonTypeInfoKind.Enumerable:
+                    return node is YamlSequenceNode sequence ? Sequence(sequence, type, key) : Wrong(node, key, "a list");
+                default:
+                    return node is YamlScalarNode scalar ? Scalar(scalar, type.Type, key) : Wrong(node, key, "a single value");
+            }
+        }
+
+        private JsonObject Object(YamlMappingNode mapping, JsonTypeInfo type, string key)
+        {
+            var result = new JsonObject();
+            foreach (var (name, value) in mapping.Children)
+            {
+                var text = (name as YamlScalarNode)?.Value ?? string.Empty;
+                var property = type.Properties.FirstOrDefault(p => p.Name == text);
+                var where = key.Length == 0 ? text : $"{key}.{text}";
+                if (property is null)
+                {
+                    Error(name, where, $"unknown key '{text}'" + (key.Length == 0 ? string.Empty : $" in {key}"));
+                    continue;
+                }
+
+                // A key given without a value keeps its default.
+                if (Convert(value, JsonOptions.GetTypeInfo(property.PropertyType), where) is { } converted)
+                {
+                    result[text] = converted;
+                }
+            }
+
+            return result;
+        }
+
+        private JsonObject Dictionary(YamlMappingNode mapping, JsonTypeInfo type, string key)
+        {
+            var result = new JsonObject();
+            var values = JsonOptions.GetTypeInfo(type.ElementType!);
+            foreach (var (name, value) in mapping.Children)
+            {
+                if (name is not YamlScalarNode { Value: { } text })
+                {
+                    Error(name, key, "a key must be a single value");
+                    continue;
+                }
+
+                result[text] = Convert(value, values, $"{key}.{text}") ?? (IsNull(value) ? JsonValue.Create(string.Empty) : null);
+            }
+
+            return result;
+        }
+
+        private JsonArray Sequence(YamlSequenceNode sequence, JsonTypeInfo type, string key)
+        {
+            var result = new JsonArray();
+            var items = JsonOptions.GetTypeInfo(type.ElementType!);
+            var index = 0;
+            foreach (var item in sequence.Children)
+            {
+                result.Add(Convert(item, items, $"{key}[{index++}]"));
+            }
+
+            return result;
+        }
+
+        private JsonNode? Scalar(YamlScalarNode scalar, Type type, string key)
+        {
+            var text = scalar.Value ?? string.Empty;
+            type = Nullable.GetUnderlyingType(type) ?? type;
+            if (type == typeof(string))
+            {
+                return JsonValue.Create(text);
+            }
+
+            if (type == typeof(bool))
+            {
+                return bool.TryParse(text, out var flag) ? JsonValue.Create(flag) : Wrong(scalar, key, "true or false");
+            }
+
+            if (type == typeof(int))
+            {
+                return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var integer) ? JsonValue.Create(integer) : Wrong(scalar, key, "a whole number");
+            }
+
+            if (type == typeof(long))
+            {
+                return long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number) ? JsonValue.Create(number) : Wrong(scalar, key, "a whole number");
+            }
+
+            if (type == typeof(double))
+            {
+                return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var real) && double.IsFinite(real) ? JsonValue.Create(real) : Wrong(scalar, key, "a number");
+            }
+
+            return Wrong(scalar, key, $"a {type.Name}");
+        }
+
+        private JsonNode? Wrong(YamlNode node, string key, string expected)
+        {
+            var shown = node is YamlScalarNode { Value: { } text } ? $"'{text}'" : node is YamlMappingNode ? "a mapping" : "a list";
+            Error(node, key, $"{shown} is not {expected}");
+            return null;
+        }
+
+        private void Error(YamlNode node, string key, string message) =>
+            Errors.Add($"line {node.Start.Line}, column {node.Start.Column}: {(key.Length == 0 ? "(top level)" : key)}: {message}");
     }
 
     [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")]
     private static partial Regex Variable();
 
     /// <summary>Every settable leaf of the configuration, by its environment name (<c>EXPORT_AGGREGATOR_ENDPOINT</c>).</summary>
-    private static IEnumerable<(string Name, object Owner, PropertyInfo Property)> Leaves(object node, string prefix)
+    private static IEnumerable<(string Name, object Owner, JsonPropertyInfo Property)> Leaves(object node, JsonTypeInfo type, string prefix)
     {
-        foreach (var property in node.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        foreach (var property in type.Properties)
         {
-            var name = prefix + UnderscoredNamingConvention.Instance.Apply(property.Name).ToUpperInvariant();
-            var value = property.GetValue(node);
-            if (value is not null && property.PropertyType.IsClass && property.PropertyType != typeof(string) && !typeof(IEnumerable).IsAssignableFrom(property.PropertyType))
+            var name = prefix + property.Name.ToUpperInvariant();
+            var propertyType = JsonOptions.GetTypeInfo(property.PropertyType);
+            if (propertyType.Kind == JsonTypeInfoKind.Object && property.Get?.Invoke(node) is { } value)
             {
-                foreach (var leaf in Leaves(value, name + "_"))
+                foreach (var leaf in Leaves(value, propertyType, name + "_"))
                 {
                     yield return leaf;
                 }
             }
-            else
+            else if (property.Set is not null)
             {
                 yield return (name, node, property);
             }
@@ -102,7 +289,7 @@ public static partial class AgentConfigLoader
     private static void ApplyOverrides(AgentConfig config, IReadOnlyDictionary<string, string?> environment)
     {
         var errors = new List<string>();
-        foreach (var (name, owner, property) in Leaves(config, string.Empty).ToList())
+        foreach (var (name, owner, property) in Leaves(config, JsonOptions.GetTypeInfo(typeof(AgentConfig)), string.Empty).ToList())
         {
             if (environment.GetValueOrDefault(EnvironmentPrefix + name) is not { } text)
             {
@@ -149,7 +336,7 @@ public static partial class AgentConfigLoader
                 continue;
             }
 
-            property.SetValue(owner, value);
+            property.Set!(owner, value);
         }
 
         if (environment.GetValueOrDefault(AuthTokenVariable) is { Length: > 0 } token)

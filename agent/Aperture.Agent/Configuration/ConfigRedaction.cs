@@ -7,12 +7,11 @@ namespace Aperture.Agent.Configuration;
 public static class ConfigRedaction
 {
     public const string Redacted = "[REDACTED]";
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, DictionaryKeyPolicy = null };
     private static readonly HashSet<string> SecretKeys = new(StringComparer.Ordinal) { "token", "bearer_token", "password", "api_key" };
 
     public static JsonNode Redact(AgentConfig config)
     {
-        var node = JsonSerializer.SerializeToNode(config, Json)!;
+        var node = JsonSerializer.SerializeToNode(config, AgentConfigJsonContext.Default.AgentConfig)!;
         Walk(node);
         return node;
     }

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Aperture.Agent.Api;
 using Aperture.Agent.Collectors.Gpu;
 using Aperture.Agent.Collectors.Host;
 using Aperture.Agent.Collectors.Profiling;
@@ -28,7 +29,6 @@ public sealed partial class AgentRuntime : IDisposable
     public const string ProfilesChannel = "profiles";
     public const string SamplesChannel = "samples";
     public const string JobsChannel = "jobs";
-    private static readonly JsonSerializerOptions SampleJson = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never };
 
     private readonly ILogger _logger;
     private readonly ILoggerFactory _loggers;
@@ -195,7 +195,9 @@ public sealed partial class AgentRuntime : IDisposable
     }
 
     private static string TargetsKey(AgentConfig config) =>
-        JsonSerializer.Serialize(new { config.Profiling.Targets, config.Discovery, config.Collectors.HostRoot });
+        JsonSerializer.Serialize(config.Profiling.Targets, AgentConfigJsonContext.Default.ListProfilingTargetConfig) +
+        JsonSerializer.Serialize(config.Discovery, AgentConfigJsonContext.Default.DiscoveryConfig) +
+        JsonSerializer.Serialize(config.Collectors.HostRoot, AgentConfigJsonContext.Default.String);
 
     private TargetDiscovery NewTargetDiscovery(AgentConfig config)
     {
@@ -299,18 +301,14 @@ public sealed partial class AgentRuntime : IDisposable
             return sample;
         }
 
-        var payload = JsonSerializer.SerializeToUtf8Bytes(new
-        {
-            sample,
-            agent = new
-            {
-                version = Version,
-                hostname = Hostname,
-                platform = $"{RuntimeInformation.OSDescription} {RuntimeInformation.OSArchitecture}",
-                dotnet = Environment.Version.ToString(),
-                labels = Config.Current.Agent.Labels,
-            },
-        }, SampleJson);
+        var payload = JsonSerializer.SerializeToUtf8Bytes(
+            new HostSamplePayload(sample, new HostSampleAgent(
+                Version,
+                Hostname,
+                $"{RuntimeInformation.OSDescription} {RuntimeInformation.OSArchitecture}",
+                Environment.Version.ToString(),
+                Config.Current.Agent.Labels)),
+            AgentJsonContext.Default.HostSamplePayload);
         await Samples.SubmitAsync([payload], cancellationToken);
         return sample;
     }

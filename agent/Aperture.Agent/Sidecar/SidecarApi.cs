@@ -35,7 +35,7 @@ public static class SidecarApi
             var prepared = Prepare(single, agent, "body");
             agent.Metrics.SidecarReceived(1);
             var result = await agent.Jobs.SubmitAsync([prepared.Payload], cancellationToken);
-            return Answer(result, 1, new Dictionary<string, object?> { ["ok"] = true, ["idempotency_key"] = prepared.Key, ["spooled"] = result.Outcome == SubmitOutcome.Spooled });
+            return Answer(result, 1, new JsonObject { ["ok"] = true, ["idempotency_key"] = prepared.Key, ["spooled"] = result.Outcome == SubmitOutcome.Spooled });
         });
 
         routes.MapPost("/v1/ingest/events:batch", async (HttpRequest request, CancellationToken cancellationToken) =>
@@ -69,7 +69,7 @@ public static class SidecarApi
             agent.Metrics.SidecarReceived(payloads.Count);
             if (payloads.Count == 0)
             {
-                return Results.Json(new { ok = true, forwarded = 0, spooled = 0 });
+                return AgentResults.Json(new JsonObject { ["ok"] = true, ["forwarded"] = 0, ["spooled"] = 0 });
             }
 
             // One upstream request per max_batch events: a batch is forwarded or spooled as a whole.
@@ -79,7 +79,7 @@ public static class SidecarApi
                 var result = await agent.Jobs.SubmitAsync(chunk, cancellationToken);
                 if (result.Outcome == SubmitOutcome.Rejected)
                 {
-                    return Answer(result, chunk.Length, new Dictionary<string, object?>());
+                    return Answer(result, chunk.Length, []);
                 }
 
                 if (result.Outcome == SubmitOutcome.Forwarded)
@@ -92,29 +92,29 @@ public static class SidecarApi
                 }
             }
 
-            return Results.Json(new { ok = true, forwarded, spooled });
+            return AgentResults.Json(new JsonObject { ["ok"] = true, ["forwarded"] = forwarded, ["spooled"] = spooled });
         });
 
-        routes.MapGet("/v1/healthz", () => Results.Json(new
+        routes.MapGet("/v1/healthz", () => AgentResults.Json(new JsonObject
         {
-            status = "ok",
-            service = ServiceName,
-            version = AgentRuntime.Version,
-            spool_count = agent.Jobs.Waiting,
-            spool_dir = agent.Spool.Path,
-            upstream = agent.Jobs.Sender.Destination,
-            upstream_connected = agent.Jobs.Connected,
+            ["status"] = "ok",
+            ["service"] = ServiceName,
+            ["version"] = AgentRuntime.Version,
+            ["spool_count"] = agent.Jobs.Waiting,
+            ["spool_dir"] = agent.Spool.Path,
+            ["upstream"] = agent.Jobs.Sender.Destination,
+            ["upstream_connected"] = agent.Jobs.Connected,
         }));
 
         routes.MapGet("/metrics", () => Results.Text(MetricsText.Render(agent), PrometheusText.ContentType));
         return routes;
     }
 
-    private static IResult Answer(SubmitResult result, int events, Dictionary<string, object?> ok) =>
+    private static IResult Answer(SubmitResult result, int events, JsonObject ok) =>
         result.Outcome == SubmitOutcome.Rejected
-            ? Results.Json(new ErrorResponse(ErrorCodes.InvalidRequest, $"The jobs API refused {events} event(s) as malformed", new Dictionary<string, string> { ["upstream"] = result.Error ?? string.Empty }),
-                statusCode: StatusCodes.Status400BadRequest)
-            : Results.Json(ok);
+            ? AgentResults.Error(new ErrorResponse(ErrorCodes.InvalidRequest, $"The jobs API refused {events} event(s) as malformed", new Dictionary<string, string> { ["upstream"] = result.Error ?? string.Empty }),
+                StatusCodes.Status400BadRequest)
+            : AgentResults.Json(ok);
 
     private static async Task<JsonNode?> ReadJsonAsync(HttpRequest request, AgentRuntime agent, CancellationToken cancellationToken)
     {
@@ -165,6 +165,6 @@ public static class SidecarApi
             item["site_id"] = site;
         }
 
-        return new PreparedEvent(keyText, JsonSerializer.SerializeToUtf8Bytes(item));
+        return new PreparedEvent(keyText, JsonSerializer.SerializeToUtf8Bytes(item, AgentJsonContext.Default.JsonObject));
     }
 }
