@@ -5,7 +5,7 @@ DOTNET ?= dotnet
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: all deps build test run bench crds clean
+.PHONY: all deps build test run bench crds clean agent-aot
 
 all: build
 
@@ -17,8 +17,12 @@ deps:
 build:
 	$(DOTNET) build Operator.sln -c $(CONFIG) --nologo -v minimal
 
-## test: everything a fresh machine needs, then every test project
-test: deps build
+## agent-aot: the node agent as a Native AOT binary in .artifacts/agent-aot (what ships; installs clang/lld when missing)
+agent-aot:
+	@bash scripts/publish-agent-aot.sh
+
+## test: everything a fresh machine needs, then every test project (the AOT agent's tests run the binary)
+test: deps build agent-aot
 	@CONFIG=$(CONFIG) bash scripts/test.sh
 
 ## run: embedded ClickHouse + Redis + runtime in the foreground; Ctrl-C stops all
@@ -30,7 +34,7 @@ crds:
 	$(DOTNET) run --project operator/Aperture.Operator -c $(CONFIG) -- generate-crds crds charts/aperture/crds
 
 ## bench: the benchmark harnesses; figures go to standard output
-bench: deps build
+bench: deps build agent-aot
 	$(DOTNET) run --project bench/Aperture.Benchmarks -c $(CONFIG) --no-build -- all
 
 clean:
