@@ -41,22 +41,7 @@ public sealed class ProfilerEndToEndTests
         var status = await agent.Api.GetStringAsync("/status/collectors", Cancel);
         Assert.Contains("sampling 1 processes at 199 Hz", status, StringComparison.Ordinal);
 
-        JsonElement top = default;
-        await Eventually.HoldsAsync(async () =>
-        {
-            using var response = await runtime.Http.PostAsJsonAsync("/api/aggregate", new { agent_id = agentId, event_type = "cpu", limit = 100 }, Cancel);
-            var body = await response.Content.ReadFromJsonAsync<JsonElement>(Cancel);
-            var stacks = body.GetProperty("cpu").GetProperty("stacks");
-            if (stacks.GetArrayLength() == 0 || body.GetProperty("total_events").GetUInt64() < 50)
-            {
-                return false;
-            }
-
-            top = stacks[0].GetProperty("stack");
-            return true;
-        }, TimeSpan.FromSeconds(60), "samples of the hot program at the aggregator", Cancel);
-
-        var frames = top.GetProperty("frames").EnumerateArray().Select(f => f.GetProperty("function").GetString()).ToList();
+        var frames = await AggregatorStacks.TopCpuStackAsync(runtime.Http, agentId, 50, "samples of the hot program at the aggregator", Cancel);
         Assert.Equal("aperture_hot_loop", frames[^1]);
         Assert.Contains("aperture_outer", frames);
         Assert.Contains("main", frames);
