@@ -88,8 +88,7 @@ public sealed partial class KernelEventCollector : IDisposable
     private readonly List<PerfRingBuffer> _buffers = [];
     private readonly StackSymbolizer _symbolizer = new();
     private readonly RecordSink _sink;
-    private CancellationTokenSource? _drainStop;
-    private Task? _drainLoop;
+    private PeriodicDrain? _drain;
     private bool _started;
     private bool _disposed;
 
@@ -186,8 +185,7 @@ public sealed partial class KernelEventCollector : IDisposable
             _started = true;
         }
 
-        _drainStop = new CancellationTokenSource();
-        _drainLoop = Task.Run(() => DrainLoopAsync(_drainStop.Token));
+        _drain = new PeriodicDrain(_options.DrainInterval, DrainUnlessDisposed, e => LogDrainFailed(_logger, e));
         LogStarted(_logger, _options.Pids.Count == 0 ? "every process" : string.Join(',', _options.Pids), _options.Syscalls, _options.Locks, _buffers.Count);
     }
 
@@ -221,22 +219,11 @@ public sealed partial class KernelEventCollector : IDisposable
         }
 
         _disposed = true;
-        _drainStop?.Cancel();
-        try
-        {
-            _drainLoop?.GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException)
-        {
-            // The loop ends by cancellation.
-        }
-
+        _drain?.Dispose();
         lock (_gate)
         {
             CloseEvents();
         }
-
-        _drainStop?.Dispose();
     }
 
     private List<SampledFrame> Symbolise(KernelEventAggregator.Key key)
@@ -362,24 +349,13 @@ public sealed partial class KernelEventCollector : IDisposable
         }
     }
 
-    private async Task DrainLoopAsync(CancellationToken cancellation)
+    private void DrainUnlessDisposed()
     {
-        using var timer = new PeriodicTimer(_options.DrainInterval);
-        while (await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
+        lock (_gate)
         {
-            try
+            if (!_disposed)
             {
-                lock (_gate)
-                {
-                    if (!_disposed)
-                    {
-                        DrainAll();
-                    }
-                }
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                LogDrainFailed(_logger, e);
+                DrainAll();
             }
         }
     }

@@ -28,8 +28,7 @@ public sealed partial class PerfCpuProfiler : IDisposable
     private readonly List<PerfRingBuffer> _buffers = [];
     private readonly StackSink _sink;
     private readonly StackSymbolizer _symbolizer = new();
-    private CancellationTokenSource? _drainStop;
-    private Task? _drainLoop;
+    private PeriodicDrain? _drain;
     private bool _started;
     private bool _disposed;
 
@@ -116,8 +115,7 @@ public sealed partial class PerfCpuProfiler : IDisposable
             _started = true;
         }
 
-        _drainStop = new CancellationTokenSource();
-        _drainLoop = Task.Run(() => DrainLoopAsync(_drainStop.Token));
+        _drain = new PeriodicDrain(_options.DrainInterval, DrainUnlessDisposed, e => LogDrainFailed(_logger, e));
         LogStarted(_logger, _options.Pids.Count == 0 ? "every process" : string.Join(',', _options.Pids), _options.FrequencyHz, _buffers.Count, KernelFramesIncluded);
     }
 
@@ -174,22 +172,11 @@ public sealed partial class PerfCpuProfiler : IDisposable
         }
 
         _disposed = true;
-        _drainStop?.Cancel();
-        try
-        {
-            _drainLoop?.GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException)
-        {
-            // The loop ends by cancellation.
-        }
-
+        _drain?.Dispose();
         lock (_gate)
         {
             CloseEvents();
         }
-
-        _drainStop?.Dispose();
     }
 
     internal static PerfEventInterop.Attr SamplingAttr(int frequencyHz, int maxStack, bool excludeKernel, bool useClock) => new(
@@ -415,24 +402,13 @@ public sealed partial class PerfCpuProfiler : IDisposable
         }
     }
 
-    private async Task DrainLoopAsync(CancellationToken cancellation)
+    private void DrainUnlessDisposed()
     {
-        using var timer = new PeriodicTimer(_options.DrainInterval);
-        while (await timer.WaitForNextTickAsync(cancellation).ConfigureAwait(false))
+        lock (_gate)
         {
-            try
+            if (!_disposed)
             {
-                lock (_gate)
-                {
-                    if (!_disposed)
-                    {
-                        DrainAll();
-                    }
-                }
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                LogDrainFailed(_logger, e);
+                DrainAll();
             }
         }
     }
