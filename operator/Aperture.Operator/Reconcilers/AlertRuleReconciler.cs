@@ -33,20 +33,7 @@ public sealed class AlertRuleReconciler(ApertureObjects objects, SiteAlertApi al
         var site = await objects.SiteAsync(rule.Metadata.NamespaceProperty, rule.Spec.SiteRef, cancellationToken);
         if (rule.Metadata.DeletionTimestamp is not null)
         {
-            if (site is not null && rule.Status.RuleId is { } id)
-            {
-                try
-                {
-                    await alerts.DeleteAsync(site, id, cancellationToken);
-                }
-                catch (HttpRequestException e)
-                {
-                    return new ReconcileResult.Failure($"cannot delete rule {id} from Site {site.Metadata.Name}: {e.Message}");
-                }
-            }
-
-            await objects.SetFinalizerAsync(rule, Plural, Finalizer, present: false, cancellationToken);
-            return new ReconcileResult.Success();
+            return await objects.ReleaseAsync(rule, Plural, Finalizer, site, rule.Status.RuleId, "rule", alerts.DeleteAsync, cancellationToken);
         }
 
         await objects.SetFinalizerAsync(rule, Plural, Finalizer, present: true, cancellationToken);

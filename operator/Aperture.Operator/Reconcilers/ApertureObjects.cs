@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Aperture.Contracts.Resources;
+using Aperture.Operator.Controller;
 using Aperture.Operator.Desired;
 using k8s;
 using k8s.Autorest;
@@ -55,6 +56,32 @@ public sealed class ApertureObjects(IKubernetes client)
             new V1Patch(JsonSerializer.Serialize(new { metadata = new { finalizers, resourceVersion = resource.Metadata.ResourceVersion } }), V1Patch.PatchType.MergePatch),
             ApertureApi.Group, ApertureApi.Version, resource.Metadata.NamespaceProperty, plural, resource.Metadata.Name,
             fieldManager: ObjectMetadata.FieldManager, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>
+    /// A deleted resource's last step: undo what it registered with its Site's runtime (when both are still there),
+    /// then drop the finalizer. The finalizer stays while the runtime cannot be reached, so the queue tries again.
+    /// </summary>
+    /// <param name="registered">What the runtime knows the resource by (from status); null when nothing was registered.</param>
+    /// <param name="what">Names the registration in the failure, e.g. "rule" or "server".</param>
+    public async Task<ReconcileResult> ReleaseAsync(
+        IKubernetesObject<V1ObjectMeta> resource, string plural, string finalizer, Site? site, string? registered, string what,
+        Func<Site, string, CancellationToken, Task> unregister, CancellationToken cancellationToken)
+    {
+        if (site is not null && registered is not null)
+        {
+            try
+            {
+                await unregister(site, registered, cancellationToken);
+            }
+            catch (HttpRequestException e)
+            {
+                return new ReconcileResult.Failure($"cannot remove {what} {registered} from Site {site.Metadata.Name}: {e.Message}");
+            }
+        }
+
+        await SetFinalizerAsync(resource, plural, finalizer, present: false, cancellationToken);
+        return new ReconcileResult.Success();
     }
 
     public async Task PatchStatusAsync<TStatus>(IKubernetesObject<V1ObjectMeta> resource, string plural, TStatus status, CancellationToken cancellationToken) =>

@@ -38,20 +38,7 @@ public sealed class MonitoredServerReconciler(
         var site = await objects.SiteAsync(ns, server.Spec.SiteRef, cancellationToken);
         if (server.Metadata.DeletionTimestamp is not null)
         {
-            if (site is not null && server.Status.RegisteredSlug is { } registered)
-            {
-                try
-                {
-                    await servers.DeleteAsync(site, registered, cancellationToken);
-                }
-                catch (HttpRequestException e)
-                {
-                    return new ReconcileResult.Failure($"cannot unregister server {registered} from Site {site.Metadata.Name}: {e.Message}");
-                }
-            }
-
-            await objects.SetFinalizerAsync(server, Plural, Finalizer, present: false, cancellationToken);
-            return new ReconcileResult.Success();
+            return await objects.ReleaseAsync(server, Plural, Finalizer, site, server.Status.RegisteredSlug, "server", servers.DeleteAsync, cancellationToken);
         }
 
         await objects.SetFinalizerAsync(server, Plural, Finalizer, present: true, cancellationToken);
