@@ -1,3 +1,5 @@
+using Aperture.Runtime.Profiling;
+using Aperture.Runtime.Storage;
 using Aperture.Storage;
 using Aperture.Testing;
 using ClickHouse.Driver;
@@ -56,14 +58,14 @@ public sealed class SchemaMigratorTests : IAsyncLifetime
     {
         var migrator = Migrator("m_runtime");
 
-        Assert.Equal(ClickHouseSchema.Migrations.Select(m => m.Version), await migrator.ApplyAsync(ClickHouseSchema.Migrations, Cancel));
-        Assert.Empty(await migrator.ApplyAsync(ClickHouseSchema.Migrations, Cancel));
+        Assert.Equal(RuntimeSchema.Migrations.Select(m => m.Version), await migrator.ApplyAsync(RuntimeSchema.Migrations, Cancel));
+        Assert.Empty(await migrator.ApplyAsync(RuntimeSchema.Migrations, Cancel));
     }
 
     [Fact]
     public async Task Retention_is_set_on_the_profiling_tables_only_when_it_differs()
     {
-        await Migrator("m_retention").ApplyAsync(ClickHouseSchema.Migrations, Cancel);
+        await Migrator("m_retention").ApplyAsync(RuntimeSchema.Migrations, Cancel);
         var store = new ProfileStore(_client, "m_retention");
 
         Assert.Empty(await store.ApplyRetentionAsync(30, Cancel));

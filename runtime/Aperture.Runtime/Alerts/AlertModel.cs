@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Serialization;
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 
 namespace Aperture.Runtime.Alerts;
 

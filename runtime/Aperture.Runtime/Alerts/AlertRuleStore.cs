@@ -1,3 +1,4 @@
+using Aperture.Runtime.Platform;
 using System.Globalization;
 using System.Text.Json;
 using Aperture.Storage;
@@ -12,7 +13,7 @@ namespace Aperture.Runtime.Alerts;
 public sealed class AlertRuleStore(IConnectionMultiplexer redis, TimeProvider time)
 {
     private const int HistoryLimit = 1000;
-    private static readonly string Prefix = $"aperture:{ProfileStore.DefaultTenant}:alerts";
+    private static readonly string Prefix = $"aperture:{Tenants.Default}:alerts";
     private static readonly RedisKey Rules = $"{Prefix}:rules";
     private static readonly RedisKey NextId = $"{Prefix}:next_id";
     private static readonly RedisKey History = $"{Prefix}:history";

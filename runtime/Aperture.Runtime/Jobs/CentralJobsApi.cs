@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Aperture.Contracts;
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 using Aperture.Runtime.Hosting;
 using Microsoft.Extensions.Options;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 
 namespace Aperture.Runtime.Jobs;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Threading.Channels;
-using Aperture.Storage;
+using Aperture.Runtime.Platform;
 using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Jobs;
@@ -22,6 +22,7 @@ public sealed partial class JobStateWriter(
     TimeProvider time,
     ILogger<JobStateWriter> logger) : BackgroundService
 {
+    private readonly RetryBackoff _retry = new(TimeSpan.FromMilliseconds(100), options.Value.MaxRetryDelay, time);
     private readonly Dictionary<(string Site, string Type, string Id), JobState> _states = [];
     private readonly Lock _signalLock = new();
     private TaskCompletionSource _stored = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -117,10 +118,7 @@ public sealed partial class JobStateWriter(
             }
 
             batch.Clear();
-            while (queue.Reader.TryRead(out var e))
-            {
-                batch.Add(e);
-            }
+            batch.AddRange(ChannelBatches.Drain(queue.Reader));
 
             if (batch.Count > 0)
             {
@@ -152,57 +150,27 @@ public sealed partial class JobStateWriter(
     }
 
     /// <summary>Takes events until enough wait, the flush interval since the first has passed, or a read asks for a flush.</summary>
-    private async Task CollectAsync(List<QueuedEvent> batch, CancellationToken stoppingToken)
-    {
-        var limit = options.Value.FlushEvents;
-        var deadline = time.GetUtcNow() + options.Value.FlushInterval;
-        while (true)
-        {
-            while (batch.Count < limit && queue.Reader.TryRead(out var e))
+    private Task CollectAsync(List<QueuedEvent> batch, CancellationToken stoppingToken) =>
+        ChannelBatches.CollectAsync(
+            queue.Reader,
+            batch,
+            new BatchLimits(options.Value.FlushEvents, options.Value.FlushInterval, TimeSpan.MaxValue),
+            _ => 1,
+            time,
+            stoppingToken,
+            () =>
             {
-                batch.Add(e);
-            }
+                lock (_signalLock)
+                {
+                    return _flushRequested.Task;
+                }
+            });
 
-            Task flushRequested;
-            lock (_signalLock)
-            {
-                flushRequested = _flushRequested.Task;
-            }
-
-            var remaining = deadline - time.GetUtcNow();
-            if (batch.Count >= limit || remaining <= TimeSpan.Zero || flushRequested.IsCompleted)
-            {
-                return;
-            }
-
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-            var more = queue.Reader.WaitToReadAsync(wait.Token).AsTask();
-            var done = await Task.WhenAny(more, flushRequested, Task.Delay(remaining, time, wait.Token));
-            await wait.CancelAsync();
-            stoppingToken.ThrowIfCancellationRequested();
-            if (done == more && more.IsCompletedSuccessfully && !await more)
-            {
-                return;
-            }
-        }
-    }
-
-    private async Task<FoldedBatch> FoldWithRetriesAsync(List<QueuedEvent> batch, FoldedBatch? inFlight, CancellationToken stoppingToken)
-    {
-        var delay = TimeSpan.FromMilliseconds(100);
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await FoldAsync(batch, inFlight, stoppingToken);
-            }
-            catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
-            {
-                LogWriteFailed(batch.Count, attempt, delay, e.Message);
-                delay = await BackOffAsync(delay, stoppingToken);
-            }
-        }
-    }
+    private Task<FoldedBatch> FoldWithRetriesAsync(List<QueuedEvent> batch, FoldedBatch? inFlight, CancellationToken stoppingToken) =>
+        _retry.RunAsync(
+            cancellationToken => FoldAsync(batch, inFlight, cancellationToken),
+            (attempt, delay, e) => LogWriteFailed(batch.Count, attempt, delay, e.Message),
+            stoppingToken);
 
     /// <summary>
     /// Writes a folded batch until ClickHouse takes it, under one deduplication token, so a retry
@@ -211,25 +179,21 @@ public sealed partial class JobStateWriter(
     private async Task WriteWithRetriesAsync(FoldedBatch folded, CancellationToken stoppingToken)
     {
         var token = Guid.NewGuid().ToString("N");
-        var delay = TimeSpan.FromMilliseconds(100);
-        for (var attempt = 1; ; attempt++)
-        {
-            var started = Stopwatch.GetTimestamp();
-            try
+        var started = 0L;
+        await _retry.RunAsync(
+            cancellationToken =>
             {
-                await store.WriteAsync(folded.Events, folded.States, token, stoppingToken);
-                JobsMetrics.Writes.WithLabels("ok").Inc();
-                JobsMetrics.WriteDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
-                break;
-            }
-            catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
+                started = Stopwatch.GetTimestamp();
+                return store.WriteAsync(folded.Events, folded.States, token, cancellationToken);
+            },
+            (attempt, delay, e) =>
             {
                 JobsMetrics.Writes.WithLabels("error").Inc();
                 LogWriteFailed(folded.Events.Count, attempt, delay, e.Message);
-                delay = await BackOffAsync(delay, stoppingToken);
-            }
-        }
-
+            },
+            stoppingToken);
+        JobsMetrics.Writes.WithLabels("ok").Inc();
+        JobsMetrics.WriteDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
         JobsMetrics.LateEvents.Inc(folded.Late);
         JobsMetrics.PendingEvents.Set(queue.Reader.Count);
         lock (_signalLock)
@@ -242,13 +206,6 @@ public sealed partial class JobStateWriter(
                 _flushRequested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
         }
-    }
-
-    /// <summary>Full jitter keeps many sites from retrying against ClickHouse in step.</summary>
-    private async Task<TimeSpan> BackOffAsync(TimeSpan delay, CancellationToken stoppingToken)
-    {
-        await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * delay.TotalMilliseconds), time, stoppingToken);
-        return TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.Value.MaxRetryDelay.Ticks));
     }
 
     /// <summary>

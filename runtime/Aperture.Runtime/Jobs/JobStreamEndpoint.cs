@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Aperture.Contracts;
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 using Aperture.Storage;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;

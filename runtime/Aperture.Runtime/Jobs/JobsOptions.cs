@@ -94,7 +94,7 @@ public sealed class CentralOptions
 /// <summary>Checks the configured sites on start: every endpoint an absolute http(s) URL.</summary>
 public sealed class CentralOptionsValidator : Microsoft.Extensions.Options.IValidateOptions<CentralOptions>
 {
-    private readonly Hosting.SectionAnnotationsValidator<CentralOptions> _annotations = new(CentralOptions.Section);
+    private readonly Platform.SectionAnnotationsValidator<CentralOptions> _annotations = new(CentralOptions.Section);
 
     public Microsoft.Extensions.Options.ValidateOptionsResult Validate(string? name, CentralOptions options)
     {

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Aperture.Contracts;
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 using Aperture.Runtime.Health;
 using Aperture.Runtime.Hosting;
 using Aperture.Storage;

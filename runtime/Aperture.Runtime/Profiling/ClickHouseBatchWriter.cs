@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using Aperture.Profiling;
-using Aperture.Storage;
+using Aperture.Runtime.Platform;
 using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Profiling;
@@ -25,14 +25,17 @@ public sealed partial class ClickHouseBatchWriter(
     /// <summary>The deduplication token of the flush under way; null between flushes.</summary>
     private string? _flushToken;
 
+    private readonly RetryBackoff _retry = new(TimeSpan.FromMilliseconds(100), options.Value.MaxRetryDelay, time);
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var pending = new List<ProfileBatch>();
+        var limits = new BatchLimits(options.Value.FlushRows, options.Value.FlushInterval, options.Value.FlushIdle);
         try
         {
             while (await queue.Reader.WaitToReadAsync(stoppingToken))
             {
-                await CollectAsync(pending, stoppingToken);
+                await ChannelBatches.CollectAsync(queue.Reader, pending, limits, b => b.Events.Length, time, stoppingToken);
                 await FlushWithRetriesAsync(pending, stoppingToken);
                 _flushToken = null;
                 pending.Clear();
@@ -43,12 +46,7 @@ public sealed partial class ClickHouseBatchWriter(
             // Shutting down: one last attempt for what is waiting, bounded by the host's shutdown timeout.
             // A flush that the stop interrupted may have reached ClickHouse already: it is written again
             // under its own token, so ClickHouse drops the repeat; what was still queued gets a new one.
-            var queued = new List<ProfileBatch>();
-            while (queue.Reader.TryRead(out var batch))
-            {
-                queued.Add(batch);
-            }
-
+            var queued = ChannelBatches.Drain(queue.Reader);
             using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
             await WriteAtShutdownAsync(pending, _flushToken ?? Guid.NewGuid().ToString("N"), last.Token);
             await WriteAtShutdownAsync(queued, Guid.NewGuid().ToString("N"), last.Token);
@@ -73,69 +71,28 @@ public sealed partial class ClickHouseBatchWriter(
         }
     }
 
-    /// <summary>Takes batches until enough rows wait, the flush interval since the first has passed, or none came for the idle time.</summary>
-    private async Task CollectAsync(List<ProfileBatch> pending, CancellationToken stoppingToken)
-    {
-        var rows = 0;
-        var deadline = time.GetUtcNow() + options.Value.FlushInterval;
-        while (rows < options.Value.FlushRows)
-        {
-            while (rows < options.Value.FlushRows && queue.Reader.TryRead(out var batch))
-            {
-                pending.Add(batch);
-                rows += batch.Events.Length;
-            }
-
-            var remaining = deadline - time.GetUtcNow();
-            if (rows >= options.Value.FlushRows || remaining <= TimeSpan.Zero)
-            {
-                return;
-            }
-
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-            wait.CancelAfter(remaining < options.Value.FlushIdle ? remaining : options.Value.FlushIdle);
-            try
-            {
-                if (!await queue.Reader.WaitToReadAsync(wait.Token))
-                {
-                    return;
-                }
-            }
-            catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-        }
-    }
-
     private async Task FlushWithRetriesAsync(List<ProfileBatch> pending, CancellationToken stoppingToken)
     {
         var token = Guid.NewGuid().ToString("N");
         _flushToken = token;
         var rows = pending.Sum(b => (long)b.Events.Length);
-        var delay = TimeSpan.FromMilliseconds(100);
-        for (var attempt = 1; ; attempt++)
-        {
-            var started = Stopwatch.GetTimestamp();
-            try
+        var started = 0L;
+        await _retry.RunAsync(
+            async cancellationToken =>
             {
-                await store.WriteAsync(pending, token, stoppingToken);
-                stats.FlushSucceeded(rows, Stopwatch.GetElapsedTime(started));
-                buffer.MarkFlushed(pending);
-                await MarkStoredAsync(pending);
-                AggregatorMetrics.BufferBatches.Set(buffer.Count);
-                return;
-            }
-            catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
+                started = Stopwatch.GetTimestamp();
+                await store.WriteAsync(pending, token, cancellationToken);
+            },
+            (attempt, delay, e) =>
             {
                 stats.FlushFailed(Stopwatch.GetElapsedTime(started));
                 LogFlushFailed(pending.Count, rows, attempt, delay, e.Message);
-                // Full jitter keeps many aggregators from retrying against ClickHouse in step.
-                var wait = TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * delay.TotalMilliseconds);
-                await Task.Delay(wait, time, stoppingToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, options.Value.MaxRetryDelay.Ticks));
-            }
-        }
+            },
+            stoppingToken);
+        stats.FlushSucceeded(rows, Stopwatch.GetElapsedTime(started));
+        buffer.MarkFlushed(pending);
+        await MarkStoredAsync(pending);
+        AggregatorMetrics.BufferBatches.Set(buffer.Count);
     }
 
     /// <summary>

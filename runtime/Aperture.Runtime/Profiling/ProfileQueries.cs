@@ -1,4 +1,4 @@
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 using System.Text.Json;
 using Aperture.Profiling;
 using Aperture.Storage;

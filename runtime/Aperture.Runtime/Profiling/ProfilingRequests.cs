@@ -1,4 +1,4 @@
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 using Aperture.Profiling;
 
 namespace Aperture.Runtime.Profiling;

@@ -1,3 +1,4 @@
+using Aperture.Runtime.Platform;
 using Aperture.Profiling;
 using Aperture.Storage;
 using Microsoft.Extensions.Options;
@@ -14,7 +15,7 @@ namespace Aperture.Runtime.Profiling;
 public sealed partial class PushClaims(IConnectionMultiplexer redis, IOptions<ProfilingOptions> options, ILogger<PushClaims> logger)
 {
     private const string Stored = "s";
-    private static readonly string Prefix = $"aperture:{ProfileStore.DefaultTenant}";
+    private static readonly string Prefix = $"aperture:{Tenants.Default}";
 
     public string InstanceId { get; } = Guid.NewGuid().ToString("N");
 

@@ -1,4 +1,4 @@
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Threading.Channels;

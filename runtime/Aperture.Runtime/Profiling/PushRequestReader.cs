@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using System.Text;
 using Aperture.Profiling;
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 using StackFrame = Aperture.Profiling.StackFrame;
 
 namespace Aperture.Runtime.Profiling;

@@ -1,6 +1,6 @@
 using System.Security.Claims;
 using Aperture.Contracts;
-using Aperture.Runtime.Security;
+using Aperture.Runtime.Access;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;

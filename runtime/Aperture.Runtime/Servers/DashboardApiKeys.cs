@@ -1,3 +1,4 @@
+using Aperture.Runtime.Platform;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -19,7 +20,7 @@ public sealed record DashboardApiKey(
 public sealed class DashboardApiKeys(IConnectionMultiplexer redis, TimeProvider time)
 {
     public const string KeyPrefix = "apk_";
-    private static readonly string Prefix = $"aperture:{ProfileStore.DefaultTenant}:dashboard_api_keys";
+    private static readonly string Prefix = $"aperture:{Tenants.Default}:dashboard_api_keys";
     private static readonly RedisKey Keys = $"{Prefix}:keys";
     private static readonly RedisKey ByHash = $"{Prefix}:by_hash";
     private static readonly RedisKey NextId = $"{Prefix}:next_id";

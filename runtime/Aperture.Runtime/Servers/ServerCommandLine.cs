@@ -85,7 +85,7 @@ public static class ServerCommandLine
                     ? await RegisterAsync(new ServerRegistry(redis, TimeProvider.System), subject, new ServerChanges(name, hostname, description), rotate, output)
                     : await CreateKeyAsync(new DashboardApiKeys(redis, TimeProvider.System), subject, output);
             }
-            catch (Api.InvalidRequestException e)
+            catch (Platform.InvalidRequestException e)
             {
                 await error.WriteLineAsync($"aperture-runtime {command}: {e.Message}");
                 return 2;

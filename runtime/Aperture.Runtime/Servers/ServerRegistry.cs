@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 using Aperture.Storage;
 using StackExchange.Redis;
 
@@ -68,7 +68,7 @@ public static class SecretTokens
 /// </summary>
 public sealed partial class ServerRegistry(IConnectionMultiplexer redis, TimeProvider time)
 {
-    public static readonly string Prefix = $"aperture:{ProfileStore.DefaultTenant}:servers";
+    public static readonly string Prefix = $"aperture:{Tenants.Default}:servers";
     private static readonly RedisKey NextId = $"{Prefix}:next_id";
     private static readonly RedisKey NextSnapshotId = $"{Prefix}:next_snapshot_id";
     private static readonly RedisKey Slugs = $"{Prefix}:slugs";

@@ -1,3 +1,4 @@
+using Aperture.Runtime.Platform;
 using Aperture.Storage;
 using ClickHouse.Driver;
 using ClickHouse.Driver.ADO.Parameters;
@@ -28,7 +29,7 @@ public sealed record HistoryGpu(ushort GpuIndex, double? UtilizationGpuPercent, 
 public sealed record History(IReadOnlyList<HistoryPoint> Points, int Stride, long Samples);
 
 /// <summary>Server snapshots in ClickHouse (table <c>server_snapshots</c>, schema migration 3).</summary>
-public sealed class ServerSnapshotStore(ClickHouseClient client, string database, string tenant = ProfileStore.DefaultTenant)
+public sealed class ServerSnapshotStore(ClickHouseClient client, string database, string tenant = Tenants.Default)
 {
     private static readonly string[] Columns =
     [

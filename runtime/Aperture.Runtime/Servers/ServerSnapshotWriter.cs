@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Aperture.Runtime.Platform;
 using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Servers;
@@ -15,52 +16,24 @@ public sealed partial class ServerSnapshotWriter(
     TimeProvider time,
     ILogger<ServerSnapshotWriter> logger) : BackgroundService
 {
-    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(30);
+    private readonly RetryBackoff _retry = new(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(30), time);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var pending = new List<ServerSnapshot>();
+        var limits = new BatchLimits(options.Value.FlushRows, options.Value.FlushInterval, TimeSpan.MaxValue);
         try
         {
             while (await queue.Reader.WaitToReadAsync(stoppingToken))
             {
-                var deadline = time.GetUtcNow() + options.Value.FlushInterval;
-                while (pending.Count < options.Value.FlushRows)
-                {
-                    while (pending.Count < options.Value.FlushRows && queue.Reader.TryRead(out var snapshot))
-                    {
-                        pending.Add(snapshot);
-                    }
-
-                    var remaining = deadline - time.GetUtcNow();
-                    if (pending.Count >= options.Value.FlushRows || remaining <= TimeSpan.Zero)
-                    {
-                        break;
-                    }
-
-                    using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                    wait.CancelAfter(remaining);
-                    try
-                    {
-                        await queue.Reader.WaitToReadAsync(wait.Token);
-                    }
-                    catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
-                    {
-                        break;
-                    }
-                }
-
+                await ChannelBatches.CollectAsync(queue.Reader, pending, limits, _ => 1, time, stoppingToken);
                 await FlushAsync(pending, stoppingToken);
                 pending.Clear();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-            while (queue.Reader.TryRead(out var snapshot))
-            {
-                pending.Add(snapshot);
-            }
-
+            pending.AddRange(ChannelBatches.Drain(queue.Reader));
             if (pending.Count > 0)
             {
                 using var last = new CancellationTokenSource(TimeSpan.FromSeconds(5));
@@ -79,25 +52,17 @@ public sealed partial class ServerSnapshotWriter(
     private async Task FlushAsync(List<ServerSnapshot> pending, CancellationToken stoppingToken)
     {
         var token = Guid.NewGuid().ToString("N");
-        var delay = TimeSpan.FromMilliseconds(100);
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await store.WriteAsync(pending, token, stoppingToken);
-                ServerMetrics.FlushTotal.WithLabels("ok").Inc();
-                ServerMetrics.FlushedTotal.Inc(pending.Count);
-                ServerMetrics.Queued.Set(queue.Reader.Count);
-                return;
-            }
-            catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
+        await _retry.RunAsync(
+            cancellationToken => store.WriteAsync(pending, token, cancellationToken),
+            (attempt, _, e) =>
             {
                 ServerMetrics.FlushTotal.WithLabels("error").Inc();
                 LogFlushFailed(pending.Count, attempt, e.Message);
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * delay.TotalMilliseconds), time, stoppingToken);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
-            }
-        }
+            },
+            stoppingToken);
+        ServerMetrics.FlushTotal.WithLabels("ok").Inc();
+        ServerMetrics.FlushedTotal.Inc(pending.Count);
+        ServerMetrics.Queued.Set(queue.Reader.Count);
     }
 
     [LoggerMessage(EventId = 510, Level = LogLevel.Warning, Message = "Flush of {Snapshots} server snapshots failed (attempt {Attempt}); retrying: {Reason}")]

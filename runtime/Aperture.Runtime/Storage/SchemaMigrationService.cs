@@ -31,7 +31,7 @@ public sealed partial class SchemaMigrationService(
     ClickHouseClient client,
     IOptions<ClickHouseOptions> options,
     IOptions<RuntimeOptions> runtime,
-    IOptions<Aperture.Runtime.Profiling.ProfilingOptions> profiling,
+    IEnumerable<ISchemaFollowUp> followUps,
     SchemaState state,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -49,12 +49,11 @@ public sealed partial class SchemaMigrationService(
         {
             try
             {
-                var applied = await migrator.ApplyAsync(ClickHouseSchema.Migrations, stoppingToken);
+                var applied = await migrator.ApplyAsync(RuntimeSchema.Migrations, stoppingToken);
                 await RecordInstanceAsync(stoppingToken);
-                var store = new ProfileStore(client, options.Value.Database);
-                foreach (var table in await store.ApplyRetentionAsync(profiling.Value.RetentionDays, stoppingToken))
+                foreach (var followUp in followUps)
                 {
-                    LogRetentionChanged(table, profiling.Value.RetentionDays);
+                    await followUp.ApplyAsync(stoppingToken);
                 }
 
                 state.MarkCurrent();
@@ -92,9 +91,6 @@ public sealed partial class SchemaMigrationService(
             parameters,
             cancellationToken: cancellationToken);
     }
-
-    [LoggerMessage(EventId = 303, Level = LogLevel.Information, Message = "Retention of {Table} set to {Days} days")]
-    private partial void LogRetentionChanged(string table, int days);
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Information, Message = "Schema of database {Database} is current ({Applied} migrations applied now)")]
     private partial void LogSchemaCurrent(string database, int applied);

@@ -1,3 +1,5 @@
+using Aperture.Storage;
+using Aperture.Runtime.Platform;
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using Aperture.Profiling;
@@ -5,7 +7,7 @@ using ClickHouse.Driver;
 using ClickHouse.Driver.ADO.Parameters;
 using ClickHouse.Driver.Utility;
 
-namespace Aperture.Storage;
+namespace Aperture.Runtime.Profiling;
 
 /// <summary>A batch as /api/batches lists it.</summary>
 public sealed record BatchSummary(string AgentId, ulong Sequence, uint EventCount, long ReceivedAtNs);
@@ -14,9 +16,8 @@ public sealed record BatchSummary(string AgentId, ulong Sequence, uint EventCoun
 /// Profiling data in ClickHouse: writes batches (stacks once, samples, the batch row) and answers
 /// the aggregator's reads with the same selection rules as the in-memory buffer.
 /// </summary>
-public sealed class ProfileStore(ClickHouseClient client, string database, string tenant = ProfileStore.DefaultTenant)
+public sealed class ProfileStore(ClickHouseClient client, string database, string tenant = Tenants.Default)
 {
-    public const string DefaultTenant = "default";
     private const int KnownStacksLimit = 1_000_000;
     private const int CachedStacksLimit = 200_000;
 

@@ -1,19 +1,18 @@
 using System.Threading.Channels;
-using Aperture.Runtime.Hosting;
+using Aperture.Runtime.Platform;
 using Aperture.Storage;
 using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Jobs;
 
-/// <summary>Registers the jobs APIs of each role.</summary>
-public static class JobsServices
+/// <summary>Job tracking (jobs-api.md): the site-local API of the aggregator role and the central API of the central role.</summary>
+public static class JobsFeature
 {
     /// <summary>The site-local jobs API (aggregator role): ingest, state writer, stream, queries.</summary>
-    public static void AddLocalJobs(WebApplicationBuilder builder, JobsOptions jobs)
+    public static void AddLocalJobs(this WebApplicationBuilder builder)
     {
+        var jobs = builder.AddValidatedOptions<JobsOptions>(JobsOptions.Section);
         var services = builder.Services;
-        services.AddOptions<JobsOptions>().Bind(builder.Configuration.GetSection(JobsOptions.Section)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<JobsOptions>>(new SectionAnnotationsValidator<JobsOptions>(JobsOptions.Section));
         // The state writer is the only reader; the bound is the backpressure on ingest.
         services.AddSingleton(Channel.CreateBounded<QueuedEvent>(new BoundedChannelOptions(jobs.QueueCapacity)
         {
@@ -28,12 +27,14 @@ public static class JobsServices
         services.AddHostedService(provider => provider.GetRequiredService<JobStateWriter>());
     }
 
+    public static void MapLocalJobs(this WebApplication app) => app.MapLocalJobsApi();
+
     /// <summary>The central API (central role): the federation of sites.</summary>
-    public static void AddCentralJobs(WebApplicationBuilder builder)
+    public static void AddCentralJobs(this WebApplicationBuilder builder)
     {
-        var services = builder.Services;
-        services.AddOptions<CentralOptions>().Bind(builder.Configuration.GetSection(CentralOptions.Section)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<CentralOptions>, CentralOptionsValidator>();
-        services.AddSingleton<SiteClient>();
+        builder.AddValidatedOptions(CentralOptions.Section, new CentralOptionsValidator());
+        builder.Services.AddSingleton<SiteClient>();
     }
+
+    public static void MapCentralJobs(this WebApplication app) => app.MapCentralJobsApi();
 }

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Aperture.Runtime.Profiling;
 
-namespace Aperture.Runtime.Api;
+namespace Aperture.Runtime.Platform;
 
 /// <summary>Reads a JSON request body into a record, answering a malformed one as a client error.</summary>
 public static class RequestBody

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Aperture.Contracts;
 
-namespace Aperture.Runtime.Security;
+namespace Aperture.Runtime.Access;
 
 /// <summary>The shared bearer token (APERTURE_AUTH_TOKEN); unset means the API is open.</summary>
 public sealed class AuthTokenOptions

@@ -1,11 +1,11 @@
 using Aperture.Contracts.Grpc;
 using Aperture.Profiling;
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 using Aperture.Runtime.Profiling;
 using Grpc.Core;
 using ProtoStack = Aperture.Contracts.Grpc.Stack;
 
-namespace Aperture.Runtime.Grpc;
+namespace Aperture.Runtime.Profiling.Grpc;
 
 /// <summary>The aggregator's gRPC service: ingest and the same reads as the HTTP API (bound by <see cref="AggregatorGrpcMethods"/>).</summary>
 public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries queries)

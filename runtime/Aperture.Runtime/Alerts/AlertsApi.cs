@@ -1,7 +1,7 @@
+using Aperture.Runtime.Platform;
 using Aperture.Contracts;
-using Aperture.Runtime.Alerts;
 
-namespace Aperture.Runtime.Api;
+namespace Aperture.Runtime.Alerts;
 
 /// <summary>The alert routes of aggregator-api.md.</summary>
 public static class AlertsApi

@@ -1,8 +1,8 @@
-using Aperture.Runtime.Api;
+using Aperture.Runtime.Platform;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
-namespace Aperture.Runtime.Grpc;
+namespace Aperture.Runtime.Profiling.Grpc;
 
 /// <summary>Maps the runtime's failures to gRPC status codes, never leaking a stack trace.</summary>
 public sealed partial class GrpcErrorInterceptor(ILogger<GrpcErrorInterceptor> logger) : Interceptor

@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
-namespace Aperture.Runtime.Hosting;
+namespace Aperture.Runtime.Platform;
 
 /// <summary>
 /// Data-annotation validation whose messages name the full configuration key

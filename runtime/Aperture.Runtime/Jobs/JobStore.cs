@@ -1,9 +1,11 @@
+using Aperture.Storage;
+using Aperture.Runtime.Platform;
 using System.Globalization;
 using ClickHouse.Driver;
 using ClickHouse.Driver.ADO.Parameters;
 using ClickHouse.Driver.Utility;
 
-namespace Aperture.Storage;
+namespace Aperture.Runtime.Jobs;
 
 /// <summary>One accepted job event as stored (job_events).</summary>
 public sealed record JobEventRow(

@@ -1,4 +1,4 @@
-namespace Aperture.Runtime.Api;
+namespace Aperture.Runtime.Platform;
 
 /// <summary>A request that cannot be served as sent; answered 400 (HTTP) or INVALID_ARGUMENT (gRPC).</summary>
 public sealed class InvalidRequestException : Exception

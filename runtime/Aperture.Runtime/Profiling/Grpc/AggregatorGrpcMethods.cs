@@ -4,7 +4,7 @@ using Google.Protobuf;
 using Grpc.AspNetCore.Server.Model;
 using Grpc.Core;
 
-namespace Aperture.Runtime.Grpc;
+namespace Aperture.Runtime.Profiling.Grpc;
 
 /// <summary>
 /// Binds the <c>aperture.v1.Aggregator</c> methods to <see cref="AggregatorGrpcService"/>. Written out

@@ -1,8 +1,7 @@
 using Aperture.Contracts;
-using Aperture.Runtime.Api;
 using Microsoft.AspNetCore.Diagnostics;
 
-namespace Aperture.Runtime.Hosting;
+namespace Aperture.Runtime.Platform;
 
 public static partial class ErrorHandling
 {

@@ -1,11 +1,11 @@
+using Aperture.Runtime.Platform;
 using System.Globalization;
 using System.Text.Json;
 using Aperture.Contracts.Grpc;
 using Aperture.Profiling;
 using Google.Protobuf;
-using Aperture.Runtime.Profiling;
 
-namespace Aperture.Runtime.Api;
+namespace Aperture.Runtime.Profiling;
 
 /// <summary>The profiling routes of aggregator-api.md: aggregate, diff, batches, health and exports.</summary>
 public static class AggregatorApi

@@ -1,0 +1,31 @@
+using Aperture.Runtime.Access;
+using Aperture.Runtime.Alerts;
+using Aperture.Runtime.Health;
+using Aperture.Runtime.Jobs;
+using Aperture.Runtime.Platform;
+using Aperture.Runtime.Profiling;
+using Aperture.Runtime.Servers;
+using Aperture.Runtime.Storage;
+
+namespace Aperture.Runtime.Hosting;
+
+/// <summary>Each role as the list of its features, in the order their middleware and routes are composed.</summary>
+public static class RuntimeRoles
+{
+    private static readonly RuntimeFeature Storage = new("storage", (builder, _) => builder.AddStorage(), _ => { });
+    private static readonly RuntimeFeature Health = new("health", (builder, _) => builder.AddHealth(), app => app.MapHealth());
+    private static readonly RuntimeFeature Access = new("access", (builder, _) => builder.AddAccess(), app => app.MapAccess());
+    private static readonly RuntimeFeature Profiling = new("profiling", (builder, context) => builder.AddProfiling(context), app => app.MapProfiling());
+    private static readonly RuntimeFeature Alerts = new("alerts", (builder, _) => builder.AddAlerts(), app => app.MapAlerts());
+    private static readonly RuntimeFeature Servers = new("servers", (builder, _) => builder.AddServerMonitoring(), app => app.MapServerMonitoring());
+    private static readonly RuntimeFeature LocalJobs = new("jobs", (builder, _) => builder.AddLocalJobs(), app => app.MapLocalJobs());
+    private static readonly RuntimeFeature CentralJobs = new("central-jobs", (builder, _) => builder.AddCentralJobs(), app => app.MapCentralJobs());
+
+    /// <summary>A site: profiling ingest and queries, alerts, server monitoring and the site-local jobs API.</summary>
+    public static IReadOnlyList<RuntimeFeature> Aggregator { get; } = [Storage, Health, Access, Profiling, Alerts, Servers, LocalJobs];
+
+    /// <summary>The centre: the federation of the sites' jobs.</summary>
+    public static IReadOnlyList<RuntimeFeature> Central { get; } = [Storage, Health, Access, CentralJobs];
+
+    public static IReadOnlyList<RuntimeFeature> Of(RuntimeOptions runtime) => runtime.IsAggregator ? Aggregator : Central;
+}
