@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Aperture.Contracts.Resources;
 using Aperture.KubernetesTestServer;
 using Aperture.Operator;
 using Aperture.Operator.Controller;
 using Aperture.Operator.Reconcilers;
+using Aperture.Resources;
 using Aperture.Testing;
 using k8s;
 using k8s.Models;

@@ -1,8 +1,8 @@
 using System.Globalization;
-using Aperture.Contracts.Resources;
 using Aperture.Operator.Controller;
 using Aperture.Operator.Desired;
 using Aperture.Operator.Reconcilers;
+using Aperture.Resources;
 using k8s;
 using k8s.LeaderElection;
 using k8s.LeaderElection.ResourceLock;

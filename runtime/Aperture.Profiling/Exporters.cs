@@ -1,9 +1,7 @@
 using System.Globalization;
-using System.IO.Compression;
+using System.Runtime.InteropServices;
 using System.Text;
-using Aperture.Profiling.Pprof;
-using Google.Protobuf;
-using ValueType = Aperture.Profiling.Pprof.ValueType;
+using Aperture.Contracts.Pprof;
 
 namespace Aperture.Profiling;
 
@@ -36,88 +34,40 @@ public static class PprofExporter
 {
     public static byte[] Export(KindProfile profile, long durationNs)
     {
-        var strings = new List<string> { string.Empty };
-        var stringIds = new Dictionary<string, long>(StringComparer.Ordinal) { [string.Empty] = 0 };
-        long Str(string s)
-        {
-            if (!stringIds.TryGetValue(s, out var id))
-            {
-                id = strings.Count;
-                strings.Add(s);
-                stringIds[s] = id;
-            }
-
-            return id;
-        }
-
         var (countType, valueType, valueUnit) = profile.Kind switch
         {
             EventKind.Cpu => ("samples", "cpu", "nanoseconds"),
             EventKind.Lock => ("contentions", "delay", "nanoseconds"),
             _ => ("calls", "latency", "nanoseconds"),
         };
-        var result = new Profile
+        var cpu = profile.Kind == EventKind.Cpu;
+        var pprof = new PprofProfileBuilder(profile.StartTime, durationNs, cpu ? profile.SamplePeriodNs : 1);
+        pprof.AddSampleType(countType, "count");
+        pprof.AddSampleType(valueType, valueUnit);
+        if (cpu)
         {
-            TimeNanos = profile.StartTime,
-            DurationNanos = durationNs,
-            Period = profile.Kind == EventKind.Cpu ? profile.SamplePeriodNs : 1,
-        };
-        result.SampleType.Add(new ValueType { Type = Str(countType), Unit = Str("count") });
-        result.SampleType.Add(new ValueType { Type = Str(valueType), Unit = Str(valueUnit) });
-        result.PeriodType = profile.Kind == EventKind.Cpu
-            ? new ValueType { Type = Str("cpu"), Unit = Str("nanoseconds") }
-            : new ValueType { Type = Str(countType), Unit = Str("count") };
+            pprof.SetPeriodType("cpu", "nanoseconds");
+        }
+        else
+        {
+            pprof.SetPeriodType(countType, "count");
+        }
 
-        var mappings = new Dictionary<string, ulong>(StringComparer.Ordinal);
-        var functions = new Dictionary<(string Name, string Module), ulong>();
-        var locations = new Dictionary<StackFrame, ulong>();
+        var locationIds = new List<ulong>();
         foreach (var total in profile.Stacks)
         {
-            var sample = new Sample();
             // pprof lists a sample's locations leaf first; Aperture's stacks are root first.
+            locationIds.Clear();
             for (var i = total.Stack.Frames.Length - 1; i >= 0; i--)
             {
                 var frame = total.Stack.Frames[i];
-                if (!locations.TryGetValue(frame, out var locationId))
-                {
-                    if (!mappings.TryGetValue(frame.Module, out var mappingId))
-                    {
-                        mappingId = (ulong)mappings.Count + 1;
-                        mappings[frame.Module] = mappingId;
-                        result.Mapping.Add(new Mapping { Id = mappingId, Filename = Str(frame.Module), HasFunctions = true });
-                    }
-
-                    var name = frame.Function.Length > 0 ? frame.Function : string.Create(CultureInfo.InvariantCulture, $"0x{frame.Ip:x}");
-                    if (!functions.TryGetValue((name, frame.Module), out var functionId))
-                    {
-                        functionId = (ulong)functions.Count + 1;
-                        functions[(name, frame.Module)] = functionId;
-                        result.Function.Add(new Function { Id = functionId, Name = Str(name), SystemName = Str(name), Filename = Str(frame.Module) });
-                    }
-
-                    locationId = (ulong)locations.Count + 1;
-                    locations[frame] = locationId;
-                    var location = new Location { Id = locationId, MappingId = mappingId, Address = frame.Ip };
-                    location.Line.Add(new Line { FunctionId = functionId });
-                    result.Location.Add(location);
-                }
-
-                sample.LocationId.Add(locationId);
+                locationIds.Add(pprof.Location(frame.Ip, frame.Function, frame.Module));
             }
 
-            sample.Value.Add((long)total.Count);
-            sample.Value.Add(profile.Kind == EventKind.Cpu ? (long)total.Count * profile.SamplePeriodNs : (long)total.Value);
-            result.Sample.Add(sample);
+            pprof.AddSample(CollectionsMarshal.AsSpan(locationIds), (long)total.Count, cpu ? (long)total.Count * profile.SamplePeriodNs : (long)total.Value);
         }
 
-        result.StringTable.AddRange(strings);
-        using var output = new MemoryStream();
-        using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
-        {
-            result.WriteTo(gzip);
-        }
-
-        return output.ToArray();
+        return pprof.ToGzip();
     }
 }
 

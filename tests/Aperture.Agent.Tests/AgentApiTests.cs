@@ -132,7 +132,7 @@ public sealed class AgentApiTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await using var gzip = new System.IO.Compression.GZipStream(await response.Content.ReadAsStreamAsync(Cancel), System.IO.Compression.CompressionMode.Decompress);
-        var profile = Aperture.Profiling.Pprof.Profile.Parser.ParseFrom(gzip);
+        var profile = Aperture.Contracts.Pprof.Profile.Parser.ParseFrom(gzip);
         Assert.Equal("samples", profile.StringTable[(int)profile.SampleType[0].Type]);
         Assert.Equal(1_000_000, profile.Period);
         Assert.True(profile.Sample.Sum(s => s.Value[0]) > 100, "a second of sampling every thread every millisecond");

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Aperture.Contracts.Resources;
+using Aperture.Resources;
 using Aperture.Testing;
 using DotNet.Testcontainers.Builders;
 using k8s;

@@ -1,5 +1,5 @@
-using Aperture.Contracts.Resources;
 using Aperture.Operator.Desired;
+using Aperture.Resources;
 using k8s.Models;
 
 namespace Aperture.Operator.Tests;

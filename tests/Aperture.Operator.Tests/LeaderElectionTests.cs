@@ -1,5 +1,5 @@
-using Aperture.Contracts.Resources;
 using Aperture.KubernetesTestServer;
+using Aperture.Resources;
 using Aperture.Testing;
 using Aperture.Operator.Controller;
 using Aperture.Operator.Reconcilers;

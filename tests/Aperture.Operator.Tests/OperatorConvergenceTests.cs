@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Aperture.Contracts.Resources;
 using Aperture.KubernetesTestServer;
+using Aperture.Resources;
 using Aperture.Testing;
 using Aperture.Operator.Controller;
 using Aperture.Operator.Reconcilers;

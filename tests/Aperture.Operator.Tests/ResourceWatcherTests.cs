@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
-using Aperture.Contracts.Resources;
 using Aperture.KubernetesTestServer;
+using Aperture.Resources;
 using Aperture.Testing;
 using Aperture.Operator.Controller;
 using k8s;

@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Aperture.Contracts.Resources;
 using Aperture.KubernetesTestServer;
 using Aperture.Operator.Controller;
 using Aperture.Operator.Reconcilers;
+using Aperture.Resources;
 using Aperture.Runtime.Hosting;
 using Aperture.Testing;
 using k8s;

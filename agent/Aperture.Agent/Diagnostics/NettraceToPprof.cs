@@ -1,5 +1,5 @@
-using System.Collections.Immutable;
-using Aperture.Profiling;
+using System.Runtime.InteropServices;
+using Aperture.Contracts.Pprof;
 using Microsoft.Diagnostics.Tracing;
 using Microsoft.Diagnostics.Tracing.Etlx;
 
@@ -8,7 +8,7 @@ namespace Aperture.Agent.Diagnostics;
 /// <summary>
 /// Turns an EventPipe trace of the sample profiler into a pprof CPU profile: each <c>Thread/Sample</c>
 /// event's managed call stack (method names from the trace's rundown) is one sample of the profiler's
-/// interval, aggregated by stack and written with the runtime's pprof exporter.
+/// interval, aggregated by stack and written with the pprof builder the runtime's export uses too.
 /// </summary>
 public static class NettraceToPprof
 {
@@ -26,9 +26,16 @@ public static class NettraceToPprof
             File.WriteAllBytes(tracePath, nettrace);
             var etlxPath = TraceLog.CreateFromEventPipeDataFile(tracePath, Path.Combine(directory, "trace.etlx"));
             using var log = new TraceLog(etlxPath);
-            var totals = new Dictionary<CallStack, ulong>();
+            var start = (long)(log.SessionStartTime.ToUniversalTime() - DateTime.UnixEpoch).TotalMilliseconds * 1_000_000;
+            var pprof = new PprofProfileBuilder(start, durationNs, SamplePeriodNs);
+            pprof.AddSampleType("samples", "count");
+            pprof.AddSampleType("cpu", "nanoseconds");
+            pprof.SetPeriodType("cpu", "nanoseconds");
+
+            // Samples of the same stack are one pprof sample; a stack is its locations, leaf first as pprof lists them.
+            var totals = new Dictionary<ulong[], long>(LocationsComparer.Instance);
+            var locationIds = new List<ulong>(MaxFrames);
             samples = 0;
-            long first = long.MaxValue, last = 0;
             foreach (var sample in log.Events)
             {
                 if (sample.ProviderName != "Microsoft-DotNETCore-SampleProfiler" || sample.EventName != "Thread/Sample")
@@ -36,37 +43,30 @@ public static class NettraceToPprof
                     continue;
                 }
 
-                var frames = new List<StackFrame>();
-                for (var frame = sample.CallStack(); frame is not null && frames.Count < MaxFrames; frame = frame.Caller)
+                locationIds.Clear();
+                for (var frame = sample.CallStack(); frame is not null && locationIds.Count < MaxFrames; frame = frame.Caller)
                 {
                     var address = frame.CodeAddress;
                     var name = address.FullMethodName;
-                    frames.Add(new StackFrame(address.Address, string.IsNullOrEmpty(name) ? string.Empty : name, address.ModuleName ?? string.Empty));
+                    locationIds.Add(pprof.Location(address.Address, string.IsNullOrEmpty(name) ? string.Empty : name, address.ModuleName ?? string.Empty));
                 }
 
-                if (frames.Count == 0)
+                if (locationIds.Count == 0)
                 {
                     continue;
                 }
 
-                frames.Reverse(); // TraceEvent walks leaf to root; Aperture's stacks are root first
-                var stack = new CallStack([.. frames]);
+                var stack = locationIds.ToArray();
                 totals[stack] = totals.GetValueOrDefault(stack) + 1;
                 samples++;
-                var ns = (long)(sample.TimeStampRelativeMSec * 1_000_000);
-                first = Math.Min(first, ns);
-                last = Math.Max(last, ns);
             }
 
-            var start = (long)(log.SessionStartTime.ToUniversalTime() - DateTime.UnixEpoch).TotalMilliseconds * 1_000_000;
-            var profile = new KindProfile(
-                EventKind.Cpu,
-                start,
-                start + durationNs,
-                (ulong)samples,
-                SamplePeriodNs,
-                [.. totals.Select(t => new StackTotal(t.Key, t.Value, 0))]);
-            return PprofExporter.Export(profile, durationNs);
+            foreach (var (stack, count) in totals)
+            {
+                pprof.AddSample(stack, count, count * SamplePeriodNs);
+            }
+
+            return pprof.ToGzip();
         }
         finally
         {
@@ -78,6 +78,21 @@ public static class NettraceToPprof
             {
                 // A leftover temp directory is harmless.
             }
+        }
+    }
+
+    /// <summary>Stacks as arrays of location ids, compared by their contents.</summary>
+    private sealed class LocationsComparer : IEqualityComparer<ulong[]>
+    {
+        public static readonly LocationsComparer Instance = new();
+
+        public bool Equals(ulong[]? x, ulong[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(ulong[] obj)
+        {
+            var hash = new HashCode();
+            hash.AddBytes(MemoryMarshal.AsBytes(obj.AsSpan()));
+            return hash.ToHashCode();
         }
     }
 }

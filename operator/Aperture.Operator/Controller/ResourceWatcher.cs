@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
-using Aperture.Contracts.Resources;
+using Aperture.Resources;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;

@@ -1,7 +1,7 @@
 using System.ComponentModel;
 using System.Reflection;
 using System.Text.Json.Serialization;
-using Aperture.Contracts.Resources;
+using Aperture.Resources;
 using k8s.Models;
 
 namespace Aperture.Operator.Crds;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Aperture.Contracts.Resources;
+using Aperture.Resources;
 using k8s.Models;
 
 namespace Aperture.Operator.Desired;

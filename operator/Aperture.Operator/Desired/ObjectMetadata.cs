@@ -1,4 +1,4 @@
-using Aperture.Contracts.Resources;
+using Aperture.Resources;
 using k8s;
 using k8s.Models;
 

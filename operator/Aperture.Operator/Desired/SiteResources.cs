@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
-using Aperture.Contracts.Resources;
+using Aperture.Resources;
 using k8s.Models;
 
 namespace Aperture.Operator.Desired;

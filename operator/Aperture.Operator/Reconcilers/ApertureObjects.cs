@@ -1,7 +1,7 @@
 using System.Text.Json;
-using Aperture.Contracts.Resources;
 using Aperture.Operator.Controller;
 using Aperture.Operator.Desired;
+using Aperture.Resources;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;

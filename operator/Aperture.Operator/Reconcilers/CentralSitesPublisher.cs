@@ -1,6 +1,6 @@
 using System.Net;
-using Aperture.Contracts.Resources;
 using Aperture.Operator.Desired;
+using Aperture.Resources;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Aperture.Contracts.Resources;
+using Aperture.Resources;
 
 namespace Aperture.Operator.Reconcilers;
 

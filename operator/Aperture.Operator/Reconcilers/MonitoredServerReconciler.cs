@@ -1,8 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
-using Aperture.Contracts.Resources;
 using Aperture.Operator.Controller;
 using Aperture.Operator.Desired;
+using Aperture.Resources;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;

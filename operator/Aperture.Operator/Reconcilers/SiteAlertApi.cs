@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Aperture.Contracts.Resources;
+using Aperture.Resources;
 
 namespace Aperture.Operator.Reconcilers;
 

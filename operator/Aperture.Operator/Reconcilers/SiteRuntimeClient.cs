@@ -3,8 +3,8 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Aperture.Contracts.Resources;
 using Aperture.Operator.Desired;
+using Aperture.Resources;
 using k8s;
 
 namespace Aperture.Operator.Reconcilers;

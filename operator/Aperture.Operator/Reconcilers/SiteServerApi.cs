@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Aperture.Contracts.Resources;
+using Aperture.Resources;
 
 namespace Aperture.Operator.Reconcilers;
 

@@ -1,4 +1,4 @@
-namespace Aperture.Contracts.Resources;
+namespace Aperture.Resources;
 
 // Attributes the CRD generator reads to write each kind's OpenAPI v3 schema. The C# types are the
 // single source of the CRDs; the YAML in crds/ is generated from them (make crds) and never edited.

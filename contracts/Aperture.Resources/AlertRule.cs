@@ -2,7 +2,7 @@ using System.ComponentModel;
 using System.Text.Json.Serialization;
 using k8s.Models;
 
-namespace Aperture.Contracts.Resources;
+namespace Aperture.Resources;
 
 /// <summary>An alert rule of a Site's aggregator.</summary>
 [KubernetesEntity(Group = ApertureApi.Group, ApiVersion = ApertureApi.Version, Kind = "AlertRule", PluralName = "alertrules")]

@@ -2,7 +2,7 @@ using System.ComponentModel;
 using System.Text.Json.Serialization;
 using k8s.Models;
 
-namespace Aperture.Contracts.Resources;
+namespace Aperture.Resources;
 
 /// <summary>A tenant: every datum in Aperture belongs to one.</summary>
 [KubernetesEntity(Group = ApertureApi.Group, ApiVersion = ApertureApi.Version, Kind = "Tenant", PluralName = "tenants")]

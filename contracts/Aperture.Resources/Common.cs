@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 using k8s;
 using k8s.Models;
 
-namespace Aperture.Contracts.Resources;
+namespace Aperture.Resources;
 
 /// <summary>The API group and version of every Aperture resource.</summary>
 public static class ApertureApi

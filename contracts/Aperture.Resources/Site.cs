@@ -2,7 +2,7 @@ using System.ComponentModel;
 using System.Text.Json.Serialization;
 using k8s.Models;
 
-namespace Aperture.Contracts.Resources;
+namespace Aperture.Resources;
 
 /// <summary>A site's aggregator: the runtime in role aggregator, with its ClickHouse and Redis.</summary>
 [KubernetesEntity(Group = ApertureApi.Group, ApiVersion = ApertureApi.Version, Kind = "Site", PluralName = "sites")]

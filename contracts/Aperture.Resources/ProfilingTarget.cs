@@ -2,7 +2,7 @@ using System.ComponentModel;
 using System.Text.Json.Serialization;
 using k8s.Models;
 
-namespace Aperture.Contracts.Resources;
+namespace Aperture.Resources;
 
 /// <summary>Which nodes and workloads a Site's agents profile, and how.</summary>
 [KubernetesEntity(Group = ApertureApi.Group, ApiVersion = ApertureApi.Version, Kind = "ProfilingTarget", PluralName = "profilingtargets")]
