@@ -1,13 +1,20 @@
 namespace Aperture.Runtime.Access;
 
-/// <summary>Who may call the runtime's APIs: today the admin token (APERTURE_AUTH_TOKEN) in front of every route but the probes.</summary>
+/// <summary>
+/// One identity layer for every API of the role: credential sources (the admin token here; each feature
+/// may add its own, such as the dashboard's API keys and logins) and the check of each route's declared rule.
+/// </summary>
 public static class AccessFeature
 {
-    public static void AddAccess(this WebApplicationBuilder builder) =>
+    public static void AddAccess(this WebApplicationBuilder builder)
+    {
         builder.Services.AddSingleton(new AuthTokenOptions
         {
             Token = builder.Configuration["Aperture:AuthToken"] is { Length: > 0 } configured ? configured : builder.Configuration["APERTURE_AUTH_TOKEN"],
         });
+        builder.Services.AddSingleton<ICredentialSource, AdminTokenSource>();
+        builder.Services.AddSingleton<RequestAuthenticator>();
+    }
 
-    public static void MapAccess(this WebApplication app) => app.UseBearerTokenAuthentication();
+    public static void MapAccess(this WebApplication app) => app.UseAccessRules();
 }

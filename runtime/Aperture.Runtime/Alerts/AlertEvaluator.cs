@@ -1,4 +1,3 @@
-using Aperture.Profiling;
 using Aperture.Runtime.Profiling;
 
 namespace Aperture.Runtime.Alerts;

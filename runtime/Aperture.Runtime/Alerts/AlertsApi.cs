@@ -1,5 +1,6 @@
 using Aperture.Runtime.Platform;
 using Aperture.Contracts;
+using Aperture.Runtime.Access;
 
 namespace Aperture.Runtime.Alerts;
 
@@ -11,7 +12,8 @@ public static class AlertsApi
 
     public static IEndpointRouteBuilder MapAlertsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/api/alerts", async (AlertRuleStore rules) => Results.Json(new { rules = await rules.ListAsync() }));
+        routes.MapGet("/api/alerts", async (AlertRuleStore rules) => Results.Json(new { rules = await rules.ListAsync() }))
+            .Requires(Permission.Read);
 
         routes.MapPost("/api/alerts", async (HttpRequest request, AlertRuleStore rules, CancellationToken cancellationToken) =>
         {
@@ -19,7 +21,7 @@ public static class AlertsApi
             body.Validate();
             var rule = await rules.CreateAsync(body);
             return Results.Json(new { id = rule.Id }, statusCode: StatusCodes.Status201Created);
-        });
+        }).Requires(Permission.Write);
 
         routes.MapGet("/api/alerts/history", async (HttpRequest request, AlertRuleStore rules) =>
         {
@@ -30,24 +32,26 @@ public static class AlertsApi
             }
 
             return Results.Json(new { history = await rules.HistoryAsync(Math.Min(limit, MaxHistory)) });
-        });
+        }).Requires(Permission.Read);
 
         routes.MapPost("/api/alerts/evaluate", async (AlertEvaluator evaluator, AlertRuleStore rules) =>
         {
             var evaluation = await evaluator.EvaluateAsync();
             await rules.RecordAsync(evaluation.Fired);
             return Results.Json(evaluation);
-        });
+        }).Requires(Permission.Write);
 
         routes.MapDelete("/api/alerts/{id}", async (string id, AlertRuleStore rules) =>
             await rules.DeleteAsync(id)
                 ? Results.Json(new { id, deleted = true })
-                : NotFound(id));
+                : NotFound(id))
+            .Requires(Permission.Write);
 
         routes.MapPost("/api/alerts/{id}/toggle", async (string id, AlertRuleStore rules) =>
             await rules.ToggleAsync(id) is { } rule
                 ? Results.Json(new { id = rule.Id, enabled = rule.Enabled })
-                : NotFound(id));
+                : NotFound(id))
+            .Requires(Permission.Write);
 
         return routes;
     }

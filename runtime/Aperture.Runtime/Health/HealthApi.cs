@@ -1,4 +1,5 @@
 using Aperture.Contracts;
+using Aperture.Runtime.Access;
 
 namespace Aperture.Runtime.Health;
 
@@ -10,12 +11,12 @@ public static class HealthApi
     /// </summary>
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/healthz", () => Results.Text("ok"));
+        routes.MapGet("/healthz", () => Results.Text("ok")).Public("liveness probe");
         routes.MapGet("/readyz", async (ReadinessProbe probe, CancellationToken cancellationToken) =>
         {
             var report = await probe.RunAsync(cancellationToken);
             return Results.Json(report, statusCode: report.IsReady ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
-        });
+        }).Public("readiness probe");
         return routes;
     }
 }

@@ -1,3 +1,4 @@
+using Aperture.Runtime.Access;
 using Prometheus;
 
 namespace Aperture.Runtime.Health;
@@ -10,6 +11,6 @@ public static class HealthFeature
     public static void MapHealth(this WebApplication app)
     {
         app.MapHealthApi();
-        app.MapMetrics("/metrics");
+        app.MapMetrics("/metrics").Public("Prometheus scrape");
     }
 }

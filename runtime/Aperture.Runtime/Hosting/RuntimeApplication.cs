@@ -1,5 +1,6 @@
 using System.Net;
 using System.Reflection;
+using Aperture.Runtime.Access;
 using Aperture.Runtime.Jobs;
 using Aperture.Runtime.Platform;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -81,7 +82,7 @@ public static class RuntimeApplication
         // Middleware, so it runs before every feature's endpoints whatever order they were mapped in.
         app.UseJobsListenerRoutes();
         app.UseHttpMetrics();
-        app.MapNotFoundFallback();
+        app.MapNotFoundFallback().Public("the answer for unknown routes");
 
         Metrics.CreateGauge("aperture_runtime_info", "The running runtime's role and version (always 1)", "role", "version")
             .WithLabels(runtime.Role, Version).Set(1);

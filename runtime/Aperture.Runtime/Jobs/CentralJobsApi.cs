@@ -1,3 +1,4 @@
+using Aperture.Runtime.Access;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
@@ -74,7 +75,7 @@ public static class CentralJobsApi
 
     public static IEndpointRouteBuilder MapCentralJobsApi(this IEndpointRouteBuilder routes)
     {
-        var central = routes.MapGroup(string.Empty).WithMetadata(JobsEndpointMetadata.Instance);
+        var central = routes.MapGroup(string.Empty).WithMetadata(JobsEndpointMetadata.Instance).Requires(Permission.Read);
 
         central.MapGet("/v1/sites", (SiteClient sites) =>
         {
@@ -99,7 +100,7 @@ public static class CentralJobsApi
 
             var ok = probes.All(p => p.Status == "ok");
             return Results.Json(new CentralHealthJson(ok ? "ok" : "degraded", ServiceName, RuntimeApplication.Version, report));
-        });
+        }).Public("health probe of the central API and its sites");
 
         return routes;
     }

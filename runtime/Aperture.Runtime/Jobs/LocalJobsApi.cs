@@ -1,3 +1,4 @@
+using Aperture.Runtime.Access;
 using System.Diagnostics;
 using System.Globalization;
 using Aperture.Contracts;
@@ -17,7 +18,7 @@ public static partial class LocalJobsApi
 
     public static IEndpointRouteBuilder MapLocalJobsApi(this IEndpointRouteBuilder routes)
     {
-        var jobs = routes.MapGroup(string.Empty).WithMetadata(JobsEndpointMetadata.Instance);
+        var jobs = routes.MapGroup(string.Empty).WithMetadata(JobsEndpointMetadata.Instance).Requires(Permission.Read);
 
         jobs.MapPost("/v1/ingest/events", async (HttpContext context, JobIngest ingest, IOptions<JobsOptions> options, CancellationToken cancellationToken) =>
         {
@@ -32,7 +33,7 @@ public static partial class LocalJobsApi
             {
                 return Results.Json(new ErrorResponse(ErrorCodes.ServiceUnavailable, e.Message), statusCode: StatusCodes.Status503ServiceUnavailable);
             }
-        });
+        }).Requires(Permission.Ingest);
 
         jobs.MapGet("/v1/jobs", (HttpRequest request, JobIngest ingest, JobStateWriter writer, JobStore store, IOptions<JobsOptions> options, CancellationToken cancellationToken) =>
             QueryAsync(JobEvent.Job, request, ingest, writer, store, options.Value, cancellationToken));
@@ -56,7 +57,7 @@ public static partial class LocalJobsApi
                 new LocalHealth(ok ? "ok" : "degraded", ServiceName, RuntimeApplication.Version, storage,
                     (long)(ingest.LastAccepted - Math.Min(ingest.LastAccepted, writer.StoredThrough)), stream.SubscriberCount),
                 statusCode: ok ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
-        });
+        }).Public("health probe of the jobs API");
 
         return routes;
     }

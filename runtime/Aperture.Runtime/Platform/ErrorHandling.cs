@@ -39,11 +39,10 @@ public static partial class ErrorHandling
     [LoggerMessage(EventId = 900, Level = LogLevel.Error, Message = "{Method} {Path} failed")]
     private static partial void LogRequestFailed(ILogger logger, string method, string path, Exception exception);
 
-    public static IEndpointRouteBuilder MapNotFoundFallback(this IEndpointRouteBuilder routes)
+    public static IEndpointConventionBuilder MapNotFoundFallback(this IEndpointRouteBuilder routes)
     {
-        routes.MapFallback((HttpContext context) => Results.Json(
+        return routes.MapFallback((HttpContext context) => Results.Json(
             new ErrorResponse(ErrorCodes.NotFound, $"No route for {context.Request.Method} {context.Request.Path}"),
             statusCode: StatusCodes.Status404NotFound));
-        return routes;
     }
 }

@@ -1,8 +1,8 @@
+using Aperture.Runtime.Access;
 using Aperture.Runtime.Platform;
 using System.Globalization;
 using System.Text.Json;
 using Aperture.Contracts.Grpc;
-using Aperture.Profiling;
 using Google.Protobuf;
 
 namespace Aperture.Runtime.Profiling;
@@ -39,7 +39,7 @@ public static class AggregatorApi
             var response = await ingestor.PushAsync(push, cancellationToken);
             return Results.Text(PushFormatter.Format(response), "application/json",
                 statusCode: response.Accepted ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
-        });
+        }).Requires(Permission.Ingest);
 
         routes.MapPost("/api/aggregate", async (HttpRequest request, ProfileQueries queries, CancellationToken cancellationToken) =>
         {
@@ -47,7 +47,7 @@ public static class AggregatorApi
             var query = ProfilingRequests.ToQuery(body.AgentId, body.TimeStartNs, body.TimeEndNs, body.Limit, body.EventType);
             var aggregate = await queries.AggregateAsync(query, body.Source, cancellationToken);
             return Results.Json(AggregateResponseJson.From(aggregate));
-        });
+        }).Requires(Permission.Read);
 
         routes.MapPost("/api/diff", async (HttpRequest request, ProfileQueries queries, CancellationToken cancellationToken) =>
         {
@@ -59,7 +59,7 @@ public static class AggregatorApi
             }
 
             return Results.Json(new DiffResponseJson(await queries.DiffAsync(windows, cancellationToken), string.Empty));
-        });
+        }).Requires(Permission.Read);
 
         routes.MapGet("/api/batches", async (HttpRequest request, ProfileQueries queries, CancellationToken cancellationToken) =>
         {
@@ -71,7 +71,7 @@ public static class AggregatorApi
 
             var batches = await queries.RecentBatchesAsync(RequestBody.OptionalString(request, "agent_id"), Math.Min(limit, MaxBatchList), cancellationToken);
             return Results.Json(new BatchesResponseJson([.. batches.Select(b => new BatchJson(b.AgentId, b.Sequence, b.EventCount, b.ReceivedAtNs))], string.Empty));
-        });
+        }).Requires(Permission.Read);
 
         routes.MapGet("/api/health", (ProfileBuffer buffer, AggregatorStats stats, ProfileQueries queries) =>
         {
@@ -87,14 +87,14 @@ public static class AggregatorApi
                 stats.FlushOk,
                 stats.FlushError,
                 stats.PendingRows));
-        });
+        }).Requires(Permission.Read);
 
         routes.MapGet("/api/export/json", async (HttpRequest request, ProfileQueries queries, TimeProvider time, CancellationToken cancellationToken) =>
         {
             var aggregate = await queries.AggregateAsync(ExportQuery(request, defaultKind: null), RequestBody.OptionalString(request, "source"), cancellationToken);
             var bytes = JsonSerializer.SerializeToUtf8Bytes(AggregateResponseJson.From(aggregate));
             return Results.File(bytes, "application/json", $"aperture-profile-{Stamp(time)}.json");
-        });
+        }).Requires(Permission.Read);
 
         routes.MapGet("/api/export/collapsed", async (HttpRequest request, ProfileQueries queries, TimeProvider time, CancellationToken cancellationToken) =>
         {
@@ -102,7 +102,7 @@ public static class AggregatorApi
             var aggregate = await queries.AggregateAsync(query, RequestBody.OptionalString(request, "source"), cancellationToken);
             var text = CollapsedStackExporter.Export(aggregate.For(query.Kind!.Value));
             return Results.File(System.Text.Encoding.UTF8.GetBytes(text), "text/plain; charset=utf-8", $"aperture-{query.Kind.Value.Name()}-{Stamp(time)}.collapsed");
-        });
+        }).Requires(Permission.Read);
 
         routes.MapGet("/api/export/pprof", async (HttpRequest request, ProfileQueries queries, TimeProvider time, CancellationToken cancellationToken) =>
         {
@@ -111,7 +111,7 @@ public static class AggregatorApi
             var profile = aggregate.For(query.Kind!.Value);
             var bytes = PprofExporter.Export(profile, Math.Max(0, profile.EndTime - profile.StartTime));
             return Results.File(bytes, "application/octet-stream", $"aperture-{query.Kind.Value.Name()}-{Stamp(time)}.pb.gz");
-        });
+        }).Requires(Permission.Read);
 
         return routes;
     }

@@ -1,4 +1,3 @@
-using Aperture.Profiling;
 using Aperture.Runtime.Health;
 
 namespace Aperture.Runtime.Profiling;

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Threading.Channels;
-using Aperture.Profiling;
 using Aperture.Runtime.Platform;
 using Microsoft.Extensions.Options;
 

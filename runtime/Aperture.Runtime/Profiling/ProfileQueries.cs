@@ -1,6 +1,5 @@
 using Aperture.Runtime.Platform;
 using System.Text.Json;
-using Aperture.Profiling;
 using Aperture.Storage;
 using Microsoft.Extensions.Options;
 

@@ -2,7 +2,6 @@ using Aperture.Storage;
 using Aperture.Runtime.Platform;
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
-using Aperture.Profiling;
 using ClickHouse.Driver;
 using ClickHouse.Driver.ADO.Parameters;
 using ClickHouse.Driver.Utility;

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Threading.Channels;
-using Aperture.Profiling;
 using Aperture.Runtime.Health;
 using Aperture.Runtime.Storage;
 using Aperture.Runtime.Platform;

@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using Aperture.Profiling;
 
 namespace Aperture.Runtime.Profiling;
 

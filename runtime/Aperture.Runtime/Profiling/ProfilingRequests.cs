@@ -1,5 +1,4 @@
 using Aperture.Runtime.Platform;
-using Aperture.Profiling;
 
 namespace Aperture.Runtime.Profiling;
 

@@ -1,5 +1,4 @@
 using Aperture.Runtime.Platform;
-using Aperture.Profiling;
 using Aperture.Storage;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;

@@ -3,9 +3,8 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Aperture.Contracts.Grpc;
-using Aperture.Profiling;
 using Aperture.Storage;
-using StackFrame = Aperture.Profiling.StackFrame;
+using StackFrame = Aperture.Runtime.Profiling.StackFrame;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 

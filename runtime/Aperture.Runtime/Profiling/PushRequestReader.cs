@@ -1,8 +1,7 @@
 using System.Collections.Immutable;
 using System.Text;
-using Aperture.Profiling;
 using Aperture.Runtime.Platform;
-using StackFrame = Aperture.Profiling.StackFrame;
+using StackFrame = Aperture.Runtime.Profiling.StackFrame;
 
 namespace Aperture.Runtime.Profiling;
 

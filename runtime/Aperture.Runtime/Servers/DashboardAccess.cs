@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using Aperture.Contracts;
 using Aperture.Runtime.Access;
+using Aperture.Runtime.Platform;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;
@@ -9,58 +10,16 @@ using Microsoft.Extensions.Options;
 namespace Aperture.Runtime.Servers;
 
 /// <summary>
-/// Who may read the dashboard APIs (the equivalent of the spec's Django login + Google allowlist):
-/// the admin token (APERTURE_AUTH_TOKEN), a dashboard API key (<c>Authorization: Bearer</c> or
-/// <c>X-Api-Key</c>), or an OpenID Connect login whose email is allowlisted. With none of the three
-/// configured the dashboard is open, as on a developer's machine. Ingest never goes through here.
+/// The dashboard's own credentials (the equivalent of the spec's Django login + Google allowlist), as credential
+/// sources of the access layer: dashboard API keys (<c>Authorization: Bearer</c> or <c>X-Api-Key</c>) read as
+/// viewers; an OpenID Connect login whose email is allowlisted reads as a viewer, any other login is refused
+/// with 403. While no key exists and no login is configured (and no other source is), the runtime is open.
 /// </summary>
-public sealed class DashboardAccess(AuthTokenOptions admin, DashboardApiKeys apiKeys, IOptions<DashboardOptions> options)
+public static class DashboardAccess
 {
     public const string CookieScheme = CookieAuthenticationDefaults.AuthenticationScheme;
     public const string OidcScheme = OpenIdConnectDefaults.AuthenticationScheme;
     public const string EmailClaim = "email";
-
-    /// <returns>Null when the request may go on, else the 401 or 403 to answer.</returns>
-    public async Task<IResult?> CheckAsync(HttpContext context)
-    {
-        var authorization = context.Request.Headers.Authorization.ToString();
-        if (admin.Enabled && admin.Accepts(authorization))
-        {
-            return null;
-        }
-
-        var presentedKey = context.Request.Headers["X-Api-Key"].ToString() is { Length: > 0 } header
-            ? header
-            : authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization["Bearer ".Length..].Trim() : null;
-        if (!string.IsNullOrEmpty(presentedKey))
-        {
-            return await apiKeys.IsValidAsync(presentedKey)
-                ? null
-                : Unauthorized("The API key or token is not valid (it may have been revoked).");
-        }
-
-        var login = await context.AuthenticateAsync(CookieScheme);
-        if (login.Succeeded)
-        {
-            var email = login.Principal.FindFirstValue(EmailClaim);
-            return options.Value.Allows(email)
-                ? null
-                : Results.Json(new ErrorResponse(ErrorCodes.Forbidden, $"{email ?? "This account"} is not allowed to use this dashboard."),
-                    statusCode: StatusCodes.Status403Forbidden);
-        }
-
-        if (!options.Value.OidcEnabled && !admin.Enabled && !await apiKeys.AnyAsync())
-        {
-            return null;
-        }
-
-        return Unauthorized(options.Value.OidcEnabled
-            ? "Log in at /auth/login, or send an API key (Authorization: Bearer <key> or X-Api-Key)."
-            : "Send an API key (Authorization: Bearer <key> or X-Api-Key) or the admin token.");
-    }
-
-    private static IResult Unauthorized(string message) =>
-        Results.Json(new ErrorResponse(ErrorCodes.Unauthorized, message), statusCode: StatusCodes.Status401Unauthorized);
 
     /// <summary>Cookie sessions always; OpenID Connect when an authority is configured.</summary>
     public static void AddDashboardAuthentication(WebApplicationBuilder builder, DashboardOptions dashboard)
@@ -156,13 +115,13 @@ public sealed class DashboardAccess(AuthTokenOptions admin, DashboardApiKeys api
             var returnUrl = request.Query["return_url"].ToString();
             var local = returnUrl.StartsWith('/') && !returnUrl.StartsWith("//", StringComparison.Ordinal) && !returnUrl.StartsWith("/\\", StringComparison.Ordinal);
             return Results.Challenge(new AuthenticationProperties { RedirectUri = local ? returnUrl : "/api/servers/" }, [OidcScheme]);
-        });
+        }).Public("the login flow");
 
         routes.MapMethods("/auth/logout", ["GET", "POST"], async (HttpContext context) =>
         {
             await context.SignOutAsync(CookieScheme);
             return Results.Json(new { ok = true });
-        });
+        }).Public("the login flow");
 
         routes.MapGet("/auth/me", async (HttpContext context, IOptions<DashboardOptions> options) =>
         {
@@ -174,7 +133,44 @@ public sealed class DashboardAccess(AuthTokenOptions admin, DashboardApiKeys api
 
             var email = login.Principal.FindFirstValue(EmailClaim);
             return Results.Json(new { ok = true, email, allowed = options.Value.Allows(email) });
-        });
+        }).Public("the login flow: says who is logged in, if anyone");
         return routes;
+    }
+}
+
+/// <summary>Dashboard API keys: read-only keys for programs that read the dashboards.</summary>
+public sealed class DashboardKeySource(DashboardApiKeys keys) : ICredentialSource
+{
+    // Asked only for requests that present nothing; a key made a moment ago closes the runtime at once.
+    public async ValueTask<bool> IsConfiguredAsync() => await keys.AnyAsync();
+
+    public async ValueTask<AuthenticationOutcome?> AuthenticateAsync(HttpContext context, PresentedCredential presented) =>
+        presented.KeyCandidate is { } candidate && await keys.IsValidAsync(candidate)
+            ? AuthenticationOutcome.Accepted(Principal.ForRole(Tenants.Default, "dashboard-api-key", Role.Viewer, CredentialKind.ApiKey))
+            : null;
+}
+
+/// <summary>A login session from the OpenID Connect flow at <c>/auth/login</c>.</summary>
+public sealed class DashboardLoginSource(IOptions<DashboardOptions> options) : ICredentialSource
+{
+    public ValueTask<bool> IsConfiguredAsync() => ValueTask.FromResult(options.Value.OidcEnabled);
+
+    public async ValueTask<AuthenticationOutcome?> AuthenticateAsync(HttpContext context, PresentedCredential presented)
+    {
+        if (!presented.IsEmpty || !options.Value.OidcEnabled)
+        {
+            return null;
+        }
+
+        var login = await context.AuthenticateAsync(DashboardAccess.CookieScheme);
+        if (!login.Succeeded)
+        {
+            return null;
+        }
+
+        var email = login.Principal.FindFirstValue(DashboardAccess.EmailClaim);
+        return options.Value.Allows(email)
+            ? AuthenticationOutcome.Accepted(Principal.ForRole(Tenants.Default, email!, Role.Viewer, CredentialKind.Login))
+            : AuthenticationOutcome.Forbidden($"{email ?? "This account"} is not allowed to use this dashboard.");
     }
 }

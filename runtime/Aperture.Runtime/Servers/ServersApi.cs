@@ -27,24 +27,16 @@ public static class ServersApi
                 ServerMetrics.IngestTotal.WithLabels("400").Inc();
                 throw;
             }
-        });
+        }).WithOwnCredential("the monitored server's ingest token");
 
-        var dashboard = routes.MapGroup(string.Empty).AddEndpointFilter(async (context, next) =>
-            await context.HttpContext.RequestServices.GetRequiredService<DashboardAccess>().CheckAsync(context.HttpContext) ?? await next(context));
+        var dashboard = routes.MapGroup(string.Empty).Requires(Permission.Read);
         dashboard.MapGet("/api/servers/", async (ServerRegistry registry) =>
             ServersJson.Ok(new { ok = true, servers = (await ActiveAsync(registry)).Select(ServersJson.Server).ToList() }));
         dashboard.MapGet("/api/metrics/latest/", LatestAsync);
         dashboard.MapGet("/api/metrics/history/", HistoryAsync);
 
-        // With the admin token set, the global bearer check guards these; without it they are as
-        // open as the dashboard (open only where nothing at all is configured).
-        var admin = routes.MapGroup("/api/admin").AddEndpointFilter(async (context, next) =>
-        {
-            var services = context.HttpContext.RequestServices;
-            return services.GetRequiredService<AuthTokenOptions>().Enabled
-                ? await next(context)
-                : await services.GetRequiredService<DashboardAccess>().CheckAsync(context.HttpContext) ?? await next(context);
-        });
+        // The registry is configuration: reading it is for those who may change it.
+        var admin = routes.MapGroup("/api/admin").Requires(Permission.Write);
         admin.MapPut("/servers/{slug}", PutServerAsync);
         admin.MapGet("/servers/{slug}", async (string slug, ServerRegistry registry) =>
             await registry.FindAsync(slug) is { } server
@@ -54,7 +46,8 @@ public static class ServersApi
             await registry.DeleteAsync(slug)
                 ? ServersJson.Ok(new { ok = true })
                 : NotFound($"No monitored server '{slug}'", "server", slug));
-        admin.MapGet("/api-keys", async (DashboardApiKeys keys) => ServersJson.Ok(new { ok = true, api_keys = await keys.ListAsync() }));
+        admin.MapGet("/api-keys", async (DashboardApiKeys keys) => ServersJson.Ok(new { ok = true, api_keys = await keys.ListAsync() }))
+            .Requires(Permission.ManageKeys);
         admin.MapPost("/api-keys", async (HttpRequest request, DashboardApiKeys keys, CancellationToken cancellationToken) =>
         {
             var body = await RequestBody.ReadJsonAsync(request, new ApiKeyRequest(null), cancellationToken);
@@ -65,11 +58,12 @@ public static class ServersApi
 
             var (key, plaintext) = await keys.CreateAsync(body.Name);
             return Results.Json(new { ok = true, api_key = key, key = plaintext }, ServersJson.Options, statusCode: StatusCodes.Status201Created);
-        });
+        }).Requires(Permission.ManageKeys);
         admin.MapDelete("/api-keys/{id}", async (string id, DashboardApiKeys keys) =>
             long.TryParse(id, System.Globalization.CultureInfo.InvariantCulture, out var number) && await keys.DeleteAsync(number)
                 ? ServersJson.Ok(new { ok = true })
-                : NotFound($"No API key '{id}'", "id", id));
+                : NotFound($"No API key '{id}'", "id", id))
+            .Requires(Permission.ManageKeys);
 
         DashboardAccess.MapDashboardAuth(routes);
         return routes;

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Aperture.Runtime.Access;
 using Aperture.Runtime.Platform;
 using Aperture.Storage;
 using ClickHouse.Driver;
@@ -21,7 +22,8 @@ public static class ServersFeature
         }));
         services.AddSingleton<ServerRegistry>();
         services.AddSingleton<DashboardApiKeys>();
-        services.AddSingleton<DashboardAccess>();
+        services.AddSingleton<ICredentialSource, DashboardKeySource>();
+        services.AddSingleton<ICredentialSource, DashboardLoginSource>();
         services.AddSingleton<ServerIngestor>();
         services.AddSingleton(provider => new ServerSnapshotStore(
             provider.GetRequiredService<ClickHouseClient>(), provider.GetRequiredService<IOptions<ClickHouseOptions>>().Value.Database));

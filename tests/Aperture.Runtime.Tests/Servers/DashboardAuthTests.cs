@@ -104,8 +104,8 @@ public sealed class DashboardAuthTests
             var (_, me) = await SendAsync(alice, HttpMethod.Get, "/auth/me");
             Assert.Equal("alice@example.com", me.GetProperty("email").GetString());
 
-            // A login does not open the admin routes, and a logout ends the session.
-            Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(alice, HttpMethod.Get, "/api/admin/servers/auth-box")).Status);
+            // A login reads as a viewer: the admin routes need more (403), and a logout ends the session.
+            Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(alice, HttpMethod.Get, "/api/admin/servers/auth-box")).Status);
             Assert.Equal(HttpStatusCode.OK, (await SendAsync(alice, HttpMethod.Post, "/auth/logout")).Status);
             Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(alice, HttpMethod.Get, "/api/servers/")).Status);
         }
@@ -149,7 +149,7 @@ public sealed class DashboardAuthTests
     }
 
     [Fact]
-    public async Task With_nothing_configured_the_dashboard_is_open_until_an_api_key_exists()
+    public async Task With_nothing_configured_the_runtime_is_open_until_an_api_key_exists()
     {
         await using var runtime = await RuntimeEnvironment.StartAsync();
         using var anonymous = Client(runtime, followRedirects: false);
@@ -162,8 +162,9 @@ public sealed class DashboardAuthTests
         Assert.Equal(HttpStatusCode.Unauthorized, (await SendAsync(anonymous, HttpMethod.Get, "/api/admin/servers/x")).Status);
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(anonymous, HttpMethod.Get, "/api/servers/", bearer: plaintext)).Status);
 
+        // A dashboard key reads; managing keys is more than it may do.
         var id = key.GetProperty("api_key").GetProperty("id").GetInt64();
-        Assert.Equal(HttpStatusCode.OK, (await SendAsync(anonymous, HttpMethod.Delete, $"/api/admin/api-keys/{id}", bearer: plaintext)).Status);
-        Assert.Equal(HttpStatusCode.OK, (await SendAsync(anonymous, HttpMethod.Get, "/api/servers/")).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(anonymous, HttpMethod.Delete, $"/api/admin/api-keys/{id}", bearer: plaintext)).Status);
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(anonymous, HttpMethod.Get, "/api/servers/", apiKey: plaintext)).Status);
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using Aperture.Contracts.Grpc;
+using Aperture.Runtime.Access;
 using Google.Protobuf;
 using Grpc.AspNetCore.Server.Model;
 using Grpc.Core;
@@ -17,7 +18,7 @@ public sealed class AggregatorGrpcMethods : IServiceMethodProvider<AggregatorGrp
     {
         context.AddUnaryMethod(
             new Method<PushPayload, PushResponse>(MethodType.Unary, Aggregator.Descriptor.FullName, "Push", PushPayload.Marshaller, MessageMarshaller(PushResponse.Parser)),
-            [],
+            [new RequiredPermission(Permission.Ingest)],
             (service, request, call) => service.Push(request, call));
         Add(context, "Query", QueryRequest.Parser, QueryResponse.Parser, (service, request, call) => service.Query(request, call));
         Add(context, "QueryStorage", QueryStorageRequest.Parser, QueryResponse.Parser, (service, request, call) => service.QueryStorage(request, call));
@@ -35,7 +36,7 @@ public sealed class AggregatorGrpcMethods : IServiceMethodProvider<AggregatorGrp
         where TResponse : class, IMessage<TResponse> =>
         context.AddUnaryMethod(
             new Method<TRequest, TResponse>(MethodType.Unary, Aggregator.Descriptor.FullName, name, MessageMarshaller(requestParser), MessageMarshaller(responseParser)),
-            [],
+            [new RequiredPermission(Permission.Read)],
             invoker);
 
     private static Marshaller<T> MessageMarshaller<T>(MessageParser<T> parser)

@@ -1,7 +1,6 @@
 using Aperture.Contracts.Grpc;
-using Aperture.Profiling;
-using Aperture.Runtime.Platform;
 using Aperture.Runtime.Profiling;
+using Aperture.Runtime.Platform;
 using Grpc.Core;
 using ProtoStack = Aperture.Contracts.Grpc.Stack;
 

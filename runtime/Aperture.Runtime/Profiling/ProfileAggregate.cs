@@ -1,4 +1,4 @@
-namespace Aperture.Profiling;
+namespace Aperture.Runtime.Profiling;
 
 /// <summary>One stack's total in a profile.</summary>
 public sealed record StackTotal(CallStack Stack, ulong Count, ulong Value);

@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 using System.IO.Hashing;
 using System.Text;
 
-namespace Aperture.Profiling;
+namespace Aperture.Runtime.Profiling;
 
 /// <summary>The three kinds of profiling event.</summary>
 public enum EventKind

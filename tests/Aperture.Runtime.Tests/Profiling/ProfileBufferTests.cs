@@ -1,7 +1,9 @@
 using Microsoft.Extensions.Time.Testing;
-using static Aperture.Profiling.Tests.Samples;
+using static Aperture.Runtime.Tests.Profiling.Samples;
 
-namespace Aperture.Profiling.Tests;
+using Aperture.Runtime.Profiling;
+
+namespace Aperture.Runtime.Tests.Profiling;
 
 public sealed class ProfileBufferTests
 {

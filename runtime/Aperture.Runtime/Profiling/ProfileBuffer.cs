@@ -1,4 +1,4 @@
-namespace Aperture.Profiling;
+namespace Aperture.Runtime.Profiling;
 
 public enum BufferAddResult
 {

@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 
-namespace Aperture.Profiling.Tests;
+using Aperture.Runtime.Profiling;
+
+namespace Aperture.Runtime.Tests.Profiling;
 
 internal static class Samples
 {

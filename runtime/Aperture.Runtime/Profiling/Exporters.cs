@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Aperture.Contracts.Pprof;
 
-namespace Aperture.Profiling;
+namespace Aperture.Runtime.Profiling;
 
 /// <summary>
 /// Brendan Gregg's collapsed format: one line per unique stack (frames root first, joined with

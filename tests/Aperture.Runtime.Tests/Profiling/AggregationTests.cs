@@ -1,6 +1,8 @@
-using static Aperture.Profiling.Tests.Samples;
+using static Aperture.Runtime.Tests.Profiling.Samples;
 
-namespace Aperture.Profiling.Tests;
+using Aperture.Runtime.Profiling;
+
+namespace Aperture.Runtime.Tests.Profiling;
 
 public sealed class AggregationTests
 {
