@@ -1,3 +1,4 @@
+using Aperture.Runtime.Access.Tokens;
 using Aperture.Runtime.Identity;
 using Aperture.Runtime.Platform;
 
@@ -16,6 +17,8 @@ public static class AccessFeature
             Token = builder.Configuration["Aperture:AuthToken"] is { Length: > 0 } configured ? configured : builder.Configuration["APERTURE_AUTH_TOKEN"],
         });
         builder.Services.AddSingleton<ICredentialSource, AdminTokenSource>();
+        builder.AddRuntimeTokens();
+        builder.Services.AddSingleton<ICredentialSource, JwtSource>();
         var identity = builder.AddValidatedOptions<IdentityOptions>(IdentityOptions.Section);
         if (identity.CentralUrl is not null)
         {
@@ -32,5 +35,6 @@ public static class AccessFeature
     {
         app.UseAccessRules();
         app.MapPermissionsApi();
+        app.MapJwks().Public("the public keys that verify this runtime's tokens");
     }
 }

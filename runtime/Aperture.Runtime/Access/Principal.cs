@@ -102,7 +102,7 @@ public static class Roles
         }
     }
 
-    public static bool TryParse(string? name, out Permission permission)
+    public static bool TryParsePermission(string? name, out Permission permission)
     {
         foreach (var candidate in Enum.GetValues<Permission>())
         {

@@ -25,7 +25,7 @@ public static class ApiKeyPrincipals
 /// <summary>The central runtime's own keys, looked up in its store.</summary>
 public sealed class ApiKeySource(ApiKeyStore store, TimeProvider time) : ICredentialSource
 {
-    public ValueTask<bool> IsConfiguredAsync() => ValueTask.FromResult(true);
+    public async ValueTask<bool> IsConfiguredAsync() => await store.AnyAsync();
 
     public async ValueTask<AuthenticationOutcome?> AuthenticateAsync(HttpContext context, PresentedCredential presented)
     {
@@ -132,7 +132,7 @@ public sealed class CentralApiKeySource : ICredentialSource, IDisposable
         var permissions = new HashSet<Permission>();
         foreach (var name in root.GetProperty("permissions").EnumerateArray())
         {
-            if (Roles.TryParse(name.GetString(), out Permission permission))
+            if (Roles.TryParsePermission(name.GetString(), out var permission))
             {
                 permissions.Add(permission);
             }

@@ -25,6 +25,8 @@ public sealed class ApiKeyStore(IConnectionMultiplexer redis, ClickHouseClient c
 
     private IDatabase Db => redis.GetDatabase();
 
+    public async Task<bool> AnyAsync() => await Db.HashLengthAsync(ById) > 0;
+
     /// <returns>The stored key and its text, which is shown this once.</returns>
     public async Task<(ApiKeyRecord Key, string Plaintext)> CreateAsync(
         string tenantId, string name, ApiKeyScope scope, int rateLimitRps, DateTimeOffset? expiresAt, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using Aperture.Runtime.Access;
+using Aperture.Runtime.Access.Tokens;
 using Aperture.Runtime.Storage;
 using Aperture.Storage;
 using ClickHouse.Driver;
@@ -23,7 +24,12 @@ public static class IdentityFeature
         services.AddSingleton<ISchemaFollowUp, DefaultTenantBootstrap>();
     }
 
-    public static void MapIdentity(this WebApplication app) => app.MapIdentityApi();
+    public static void MapIdentity(this WebApplication app)
+    {
+        // The authority's keys are read now, so a bad key file stops the start (exit 2) instead of the first login.
+        app.Services.GetRequiredService<RuntimeSigningKeys>().Reload();
+        app.MapIdentityApi();
+    }
 }
 
 /// <summary>Registers the tenant <c>default</c> once the schema is current: rows written before tenants existed are its.</summary>

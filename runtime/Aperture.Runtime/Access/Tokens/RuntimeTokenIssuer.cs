@@ -13,13 +13,11 @@ public static class RuntimeTokenClaims
     public const string Role = "role";
     public const string TokenId = "jti";
 
-    /// <summary>The longest tenant id a token may carry.</summary>
-    public const int MaxTenantLength = 128;
+    /// <summary>The longest tenant id (a DNS label).</summary>
+    public const int MaxTenantLength = 63;
 
-    /// <summary>A tenant id is 1-128 of letters, digits, '.', '_' and '-', starting with a letter or digit (it ends up in Redis keys and queries).</summary>
-    public static bool IsValidTenant(string? tenant) =>
-        !string.IsNullOrEmpty(tenant) && tenant.Length <= MaxTenantLength && char.IsAsciiLetterOrDigit(tenant[0])
-        && tenant.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
+    /// <summary>A tenant id as everywhere in Aperture (<see cref="TenantIds"/>): it ends up in Redis keys and queries.</summary>
+    public static bool IsValidTenant(string? tenant) => tenant is not null && TenantIds.IsValid(tenant);
 
     /// <summary>A subject (an email, a key id, a service name) is 1-256 characters, none of them a control character.</summary>
     public static bool IsValidSubject(string? subject) =>
