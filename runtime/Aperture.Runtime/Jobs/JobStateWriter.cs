@@ -12,12 +12,14 @@ namespace Aperture.Runtime.Jobs;
 /// events and the changed states to ClickHouse; the write of one batch overlaps the fold of the next,
 /// and writes stay in order. A failed write is retried with backoff under the same
 /// deduplication token until ClickHouse takes it, so an acknowledged event is not lost to a hiccup.
-/// Reads wait on <see cref="WaitStoredAsync"/> for what was acknowledged before them.
+/// Reads wait on <see cref="WaitStoredAsync"/> for what was acknowledged before them. Each stored
+/// event is counted in its tenant's usage.
 /// </summary>
 public sealed partial class JobStateWriter(
     Channel<QueuedEvent> queue,
     JobStore store,
     JobIngest ingest,
+    TenantUsage usage,
     IOptions<JobsOptions> options,
     TimeProvider time,
     ILogger<JobStateWriter> logger) : BackgroundService
@@ -140,6 +142,7 @@ public sealed partial class JobStateWriter(
         try
         {
             await store.WriteAsync(folded.Events, folded.States, Guid.NewGuid().ToString("N"), cancellationToken);
+            await CountUsageAsync(folded);
             return 0;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -204,6 +207,26 @@ public sealed partial class JobStateWriter(
             if (_flushRequested.Task.IsCompleted)
             {
                 _flushRequested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+
+        // After the reads were told: a slow Redis delays the next write a little, never a read.
+        await CountUsageAsync(folded);
+    }
+
+    /// <summary>Adds the stored events to each tenant's usage (events_this_month); a failure costs the count, not the events.</summary>
+    private async Task CountUsageAsync(FoldedBatch folded)
+    {
+        foreach (var tenant in folded.Events.GroupBy(e => e.Tenant, StringComparer.Ordinal))
+        {
+            try
+            {
+                await usage.AddAsync(tenant.Key, tenant.Count());
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // TenantUsage logs what Redis refuses; a timeout or a closed connection ends here.
+                LogNotCounted(tenant.Count(), tenant.Key, e.Message);
             }
         }
     }
@@ -314,4 +337,7 @@ public sealed partial class JobStateWriter(
 
     [LoggerMessage(EventId = 511, Level = LogLevel.Error, Message = "Shutting down with {Events} job events not written to ClickHouse: {Reason}")]
     private partial void LogLostAtShutdown(int events, string reason);
+
+    [LoggerMessage(EventId = 512, Level = LogLevel.Warning, Message = "{Events} stored job events of tenant {Tenant} not counted in its usage: {Reason}")]
+    private partial void LogNotCounted(int events, string tenant, string reason);
 }
