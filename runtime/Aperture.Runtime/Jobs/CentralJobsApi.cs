@@ -19,7 +19,8 @@ public static class CentralErrorCodes
 
 /// <summary>
 /// The central API's client of the sites' local APIs: one pooled HTTP client, a timeout per call,
-/// the site's bearer token where one is configured.
+/// the site's bearer token where one is configured, and the tenant the call acts in as
+/// <c>X-Scope-OrgID</c> (the site's token is an admin token there, which acts in the tenant that header names).
 /// </summary>
 public sealed class SiteClient(IOptionsMonitor<CentralOptions> options) : IDisposable
 {
@@ -38,7 +39,8 @@ public sealed class SiteClient(IOptionsMonitor<CentralOptions> options) : IDispo
     /// <summary>The site's response, or the reason it gave none.</summary>
     public sealed record SiteAnswer(int Status, byte[] Body, string? ContentType, string? Failure, bool TimedOut);
 
-    public async Task<SiteAnswer> GetAsync(string siteId, string pathAndQuery, CancellationToken cancellationToken)
+    /// <param name="tenant">The tenant to ask in; null for what belongs to no tenant (the site's health).</param>
+    public async Task<SiteAnswer> GetAsync(string siteId, string pathAndQuery, string? tenant, CancellationToken cancellationToken)
     {
         var endpoint = Options.Sites[siteId].TrimEnd('/');
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -47,6 +49,11 @@ public sealed class SiteClient(IOptionsMonitor<CentralOptions> options) : IDispo
         if (Options.SiteTokens.TryGetValue(siteId, out var token) && token.Length > 0)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        if (tenant is not null)
+        {
+            request.Headers.Add(AdminTokenSource.ScopeHeader, tenant);
         }
 
         try
@@ -83,10 +90,10 @@ public static class CentralJobsApi
             return Results.Json(new SitesJson(list, list.Count));
         });
 
-        central.MapGet("/v1/jobs", (HttpRequest request, SiteClient sites, CancellationToken cancellationToken) =>
-            ForwardAsync("/v1/jobs", request, sites, cancellationToken));
-        central.MapGet("/v1/subjobs", (HttpRequest request, SiteClient sites, CancellationToken cancellationToken) =>
-            ForwardAsync("/v1/subjobs", request, sites, cancellationToken));
+        central.MapGet("/v1/jobs", (HttpContext context, SiteClient sites, CancellationToken cancellationToken) =>
+            ForwardAsync("/v1/jobs", context, sites, cancellationToken));
+        central.MapGet("/v1/subjobs", (HttpContext context, SiteClient sites, CancellationToken cancellationToken) =>
+            ForwardAsync("/v1/subjobs", context, sites, cancellationToken));
 
         central.MapGet("/v1/healthz", async (SiteClient sites, CancellationToken cancellationToken) =>
         {
@@ -107,7 +114,7 @@ public static class CentralJobsApi
 
     private static async Task<SiteHealthJson> ProbeAsync(SiteClient sites, string id, string endpoint, CancellationToken cancellationToken)
     {
-        var answer = await sites.GetAsync(id, "/v1/healthz", cancellationToken);
+        var answer = await sites.GetAsync(id, "/v1/healthz", null, cancellationToken);
         if (answer.Failure is { } failure)
         {
             return new SiteHealthJson("degraded", endpoint, answer.TimedOut ? $"Connection timeout: {failure}" : failure);
@@ -129,8 +136,10 @@ public static class CentralJobsApi
             : new SiteHealthJson("degraded", endpoint, $"HTTP {answer.Status}, status '{reported ?? "unreadable"}': {Snippet(answer.Body)}");
     }
 
-    private static async Task<IResult> ForwardAsync(string path, HttpRequest request, SiteClient sites, CancellationToken cancellationToken)
+    /// <summary>The query, less <c>site</c>, asked of the site in the caller's tenant: a caller sees its tenant's jobs only.</summary>
+    private static async Task<IResult> ForwardAsync(string path, HttpContext context, SiteClient sites, CancellationToken cancellationToken)
     {
+        var request = context.Request;
         var site = RequestBody.OptionalString(request, "site") ?? throw new InvalidRequestException("site", "site is required (a site id from /v1/sites)");
         if (!sites.Options.Sites.ContainsKey(site))
         {
@@ -152,7 +161,7 @@ public static class CentralJobsApi
             }
         }
 
-        var answer = await sites.GetAsync(site, path + query, cancellationToken);
+        var answer = await sites.GetAsync(site, path + query, context.Principal().Tenant, cancellationToken);
         var details = new Dictionary<string, string> { ["site"] = site };
         if (answer.TimedOut)
         {

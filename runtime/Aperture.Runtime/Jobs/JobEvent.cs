@@ -40,7 +40,10 @@ public static class JobMetricNames
     public const string MemMaxMb = "mem_max_mb";
 }
 
-/// <summary>One validated event, as the state machine and storage take it.</summary>
+/// <summary>
+/// One validated event, as the state machine and storage take it. <see cref="Tenant"/> is the tenant of the
+/// credential that posted it, never a field of the body; a job is known by (tenant, site, type, id).
+/// </summary>
 public sealed record JobEvent(
     string? IdempotencyKey,
     string SiteId,
@@ -56,7 +59,8 @@ public sealed record JobEvent(
     DateTimeOffset At,
     string? Status,
     IReadOnlyDictionary<string, double> Metrics,
-    string MetadataJson)
+    string MetadataJson,
+    string Tenant = Tenants.Default)
 {
     public const string Job = "job";
     public const string Subjob = "subjob";
@@ -137,8 +141,8 @@ public static class JobEventParser
     public const int MaxMetadataBytes = 64 * 1024;
     public const int MaxMetrics = 64;
 
-    /// <summary>The events of <paramref name="body"/>; <paramref name="isArray"/> tells which form it had.</summary>
-    public static List<JobEvent> Parse(ReadOnlySpan<byte> body, int maxEvents, out bool isArray)
+    /// <summary>The events of <paramref name="body"/>, in <paramref name="tenant"/>; <paramref name="isArray"/> tells which form it had.</summary>
+    public static List<JobEvent> Parse(ReadOnlySpan<byte> body, int maxEvents, string tenant, out bool isArray)
     {
         var first = body.TrimStart(" \t\r\n"u8);
         if (first.IsEmpty)
@@ -152,7 +156,7 @@ public static class JobEventParser
             if (!isArray)
             {
                 var single = JsonSerializer.Deserialize(body, JobsJsonContext.Default.JobEventJson) ?? throw new InvalidRequestException("body", "the body must be an event object");
-                return [Validate(single, string.Empty)];
+                return [Validate(single, string.Empty, tenant)];
             }
 
             var many = JsonSerializer.Deserialize(body, JobsJsonContext.Default.ListJobEventJson) ?? [];
@@ -170,7 +174,7 @@ public static class JobEventParser
             for (var i = 0; i < many.Count; i++)
             {
                 var prefix = string.Create(CultureInfo.InvariantCulture, $"[{i}].");
-                events.Add(Validate(many[i] ?? throw new InvalidRequestException($"[{i}]", $"event {i} is null"), prefix));
+                events.Add(Validate(many[i] ?? throw new InvalidRequestException($"[{i}]", $"event {i} is null"), prefix, tenant));
             }
 
             return events;
@@ -182,7 +186,7 @@ public static class JobEventParser
         }
     }
 
-    private static JobEvent Validate(JobEventJson json, string prefix)
+    private static JobEvent Validate(JobEventJson json, string prefix, string tenant)
     {
         var siteId = Required(json.SiteId, prefix + "site_id", MaxIdLength);
         var idempotencyKey = Optional(json.IdempotencyKey, prefix + "idempotency_key", MaxIdLength);
@@ -239,7 +243,7 @@ public static class JobEventParser
         }
 
         return new JobEvent(idempotencyKey, siteId, appId, appName, appVersion, type, id, parentId, businessKey, subKey,
-            kind, at.ToUniversalTime(), status, metrics, metadata);
+            kind, at.ToUniversalTime(), status, metrics, metadata, tenant);
     }
 
     /// <summary>A status that contradicts the kind is refused rather than guessed at.</summary>

@@ -19,17 +19,32 @@ public sealed class IngestBackpressureException(string message) : Exception(mess
 /// <summary>
 /// Accepts validated events: drops replays of an idempotency key (Redis SET NX with a TTL, one
 /// pipeline per request), gives each remaining event the next stream id, publishes it to the
-/// stream and queues it for the state writer, all in one order.
+/// stream and queues it for the state writer, all in one order. An idempotency key is the
+/// tenant's own (<c>aperture:{tenant}:jobs:idempotency:{site}:{key}</c>): two tenants may send the same one.
 /// </summary>
 public sealed class JobIngest : IDisposable
 {
-    private const string KeyPrefix = "aperture:jobs:idempotency:";
+    private const string KeyInfix = ":jobs:idempotency:";
 
-    /// <summary>SET NX PX for each key, in order; 1 where the key was taken now, 0 where it was already there.</summary>
+    /// <summary>The keys written before they carried a tenant; they are the default tenant's until they expire.</summary>
+    private const string LegacyKeyPrefix = "aperture:jobs:idempotency:";
+
+    /// <summary>
+    /// KEYS are pairs: the key to take and the key an earlier version wrote for the same event (the same key
+    /// where there is none). SET NX PX for each, in order, unless the earlier key is there; 1 where the key
+    /// was taken now, 0 where the event was seen before.
+    /// </summary>
     private const string TakeKeysScript = """
         local taken = {}
-        for i, key in ipairs(KEYS) do
-            if redis.call('SET', key, '1', 'NX', 'PX', ARGV[1]) then taken[i] = 1 else taken[i] = 0 end
+        for i = 1, #KEYS, 2 do
+            local key, legacy = KEYS[i], KEYS[i + 1]
+            if legacy ~= key and redis.call('EXISTS', legacy) == 1 then
+                taken[#taken + 1] = 0
+            elseif redis.call('SET', key, '1', 'NX', 'PX', ARGV[1]) then
+                taken[#taken + 1] = 1
+            else
+                taken[#taken + 1] = 0
+            end
         end
         return taken
         """;
@@ -89,7 +104,7 @@ public sealed class JobIngest : IDisposable
 
                     _sequence++;
                     Volatile.Write(ref _lastAccepted, id);
-                    _stream.Publish(id, queued.Payload);
+                    _stream.Publish(id, e.Tenant, queued.Payload);
                     JobsMetrics.EventsIngested.WithLabels(e.Kind).Inc();
                     accepted++;
                 }
@@ -123,7 +138,7 @@ public sealed class JobIngest : IDisposable
         var database = _redis.GetDatabase();
         var window = _options.Value.IdempotencyWindow;
         bool[] taken;
-        if (keyed.Count == 1)
+        if (keyed.Count == 1 && keyed[0].Tenant != Platform.Tenants.Default)
         {
             taken = [await database.StringSetAsync(Key(keyed[0]), "1", window, When.NotExists)];
         }
@@ -132,7 +147,7 @@ public sealed class JobIngest : IDisposable
             // One script call per request: a hundred SET NX commands cost the client and Redis far more.
             var result = await database.ScriptEvaluateAsync(
                 TakeKeysScript,
-                keyed.Select(e => (RedisKey)Key(e)).ToArray(),
+                keyed.SelectMany(e => (RedisKey[])[Key(e), LegacyKey(e)]).ToArray(),
                 [(long)window.TotalMilliseconds]);
             taken = ((long[])result!).Select(t => t == 1).ToArray();
         }
@@ -174,7 +189,11 @@ public sealed class JobIngest : IDisposable
 
     public void Dispose() => _order.Dispose();
 
-    private static string Key(JobEvent e) => string.Concat(KeyPrefix, e.SiteId, ":", e.IdempotencyKey);
+    private static string Key(JobEvent e) => string.Concat("aperture:", e.Tenant, KeyInfix, e.SiteId, ":", e.IdempotencyKey);
+
+    /// <summary>The key this event had before keys carried a tenant: only the default tenant's events had one.</summary>
+    private static string LegacyKey(JobEvent e) =>
+        e.Tenant == Platform.Tenants.Default ? string.Concat(LegacyKeyPrefix, e.SiteId, ":", e.IdempotencyKey) : Key(e);
 
     /// <summary>The event as /v1/stream sends it and job_events stores it.</summary>
     public static string Payload(JobEvent e, ulong id, long receivedAtMs)

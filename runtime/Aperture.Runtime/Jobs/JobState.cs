@@ -24,6 +24,10 @@ namespace Aperture.Runtime.Jobs;
 /// </summary>
 public sealed class JobState
 {
+    /// <summary>Absent from states stored before jobs had tenants: those are the default tenant's.</summary>
+    [JsonPropertyName("tenant")]
+    public string Tenant { get; set; } = Platform.Tenants.Default;
+
     [JsonPropertyName("site")]
     public string SiteId { get; set; } = string.Empty;
 
@@ -89,6 +93,7 @@ public sealed class JobState
 
     public static JobState Create(JobEvent e, long receivedAtMs) => new()
     {
+        Tenant = e.Tenant,
         SiteId = e.SiteId,
         EntityType = e.EntityType,
         JobId = e.EntityId,

@@ -12,18 +12,20 @@ namespace Aperture.Runtime.Jobs;
 /// events and the changed states to ClickHouse; the write of one batch overlaps the fold of the next,
 /// and writes stay in order. A failed write is retried with backoff under the same
 /// deduplication token until ClickHouse takes it, so an acknowledged event is not lost to a hiccup.
-/// Reads wait on <see cref="WaitStoredAsync"/> for what was acknowledged before them.
+/// Reads wait on <see cref="WaitStoredAsync"/> for what was acknowledged before them. Each stored
+/// event is counted in its tenant's usage.
 /// </summary>
 public sealed partial class JobStateWriter(
     Channel<QueuedEvent> queue,
     JobStore store,
     JobIngest ingest,
+    TenantUsage usage,
     IOptions<JobsOptions> options,
     TimeProvider time,
     ILogger<JobStateWriter> logger) : BackgroundService
 {
     private readonly RetryBackoff _retry = new(TimeSpan.FromMilliseconds(100), options.Value.MaxRetryDelay, time);
-    private readonly Dictionary<(string Site, string Type, string Id), JobState> _states = [];
+    private readonly Dictionary<JobIdentity, JobState> _states = [];
     private readonly Lock _signalLock = new();
     private TaskCompletionSource _stored = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource _flushRequested = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -76,7 +78,7 @@ public sealed partial class JobStateWriter(
     }
 
     /// <summary>A folded batch: the rows to write and the last stream id it covers.</summary>
-    private sealed record FoldedBatch(List<JobEventRow> Events, List<JobStateRow> States, HashSet<(string, string, string)> Keys, ulong LastStreamId, int Late);
+    private sealed record FoldedBatch(List<JobEventRow> Events, List<JobStateRow> States, HashSet<JobIdentity> Keys, ulong LastStreamId, int Late);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -140,6 +142,7 @@ public sealed partial class JobStateWriter(
         try
         {
             await store.WriteAsync(folded.Events, folded.States, Guid.NewGuid().ToString("N"), cancellationToken);
+            await CountUsageAsync(folded);
             return 0;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -206,6 +209,26 @@ public sealed partial class JobStateWriter(
                 _flushRequested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
         }
+
+        // After the reads were told: a slow Redis delays the next write a little, never a read.
+        await CountUsageAsync(folded);
+    }
+
+    /// <summary>Adds the stored events to each tenant's usage (events_this_month); a failure costs the count, not the events.</summary>
+    private async Task CountUsageAsync(FoldedBatch folded)
+    {
+        foreach (var tenant in folded.Events.GroupBy(e => e.Tenant, StringComparer.Ordinal))
+        {
+            try
+            {
+                await usage.AddAsync(tenant.Key, tenant.Count());
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // TenantUsage logs what Redis refuses; a timeout or a closed connection ends here.
+                LogNotCounted(tenant.Count(), tenant.Key, e.Message);
+            }
+        }
     }
 
     /// <summary>
@@ -219,7 +242,7 @@ public sealed partial class JobStateWriter(
         Evict(inFlight?.Keys);
         var missing = batch.Select(q => Key(q.Event)).Where(k => !_states.ContainsKey(k) && (_storedKeys is null || _storedKeys.Contains(Hash(k)))).ToHashSet();
         var loaded = await store.LoadStatesAsync(missing, cancellationToken);
-        var changed = new Dictionary<(string, string, string), JobState>();
+        var changed = new Dictionary<JobIdentity, JobState>();
         var events = new List<JobEventRow>(batch.Count);
         var late = 0;
         foreach (var q in batch)
@@ -233,6 +256,8 @@ public sealed partial class JobStateWriter(
                     state = loaded.TryGetValue(key, out var stored)
                         ? JsonSerializer.Deserialize(stored, JobsJsonContext.Default.JobState)!
                         : JobState.Create(e, q.ReceivedAtMs);
+                    // A state stored before jobs had tenants does not name one; the row it came from does.
+                    state.Tenant = key.Tenant;
                     _states[key] = state;
                     _storedKeys?.Add(Hash(key));
                 }
@@ -245,7 +270,7 @@ public sealed partial class JobStateWriter(
                 late++;
             }
 
-            events.Add(new JobEventRow(e.SiteId, e.EntityType, e.EntityId, e.ParentId ?? string.Empty, e.Kind, e.At.ToUnixTimeMilliseconds(),
+            events.Add(new JobEventRow(e.Tenant, e.SiteId, e.EntityType, e.EntityId, e.ParentId ?? string.Empty, e.Kind, e.At.ToUnixTimeMilliseconds(),
                 e.Status ?? string.Empty, q.StreamId, e.IdempotencyKey ?? string.Empty, q.ReceivedAtMs, q.Payload));
         }
 
@@ -265,16 +290,16 @@ public sealed partial class JobStateWriter(
         }
 
         var keys = new HashSet<ulong>();
-        var complete = await store.ReadKeysAsync(options.Value.KnownJobsLimit, (site, type, id) => keys.Add(Hash((site, type, id))), cancellationToken);
+        var complete = await store.ReadKeysAsync(options.Value.KnownJobsLimit, key => keys.Add(Hash(key)), cancellationToken);
         _storedKeys = complete ? keys : null;
         _storedKeysRead = true;
     }
 
-    private static ulong Hash((string Site, string Type, string Id) key) =>
-        System.IO.Hashing.XxHash3.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(string.Concat(key.Site, "\n", key.Type, "\n", key.Id)));
+    private static ulong Hash(JobIdentity key) =>
+        System.IO.Hashing.XxHash3.HashToUInt64(System.Text.Encoding.UTF8.GetBytes(string.Join('\n', key.Tenant, key.Site, key.Type, key.Id)));
 
     /// <summary>Drops held states past the cache limit, ended jobs first; they are read back when an event comes.</summary>
-    private void Evict(HashSet<(string, string, string)>? writing)
+    private void Evict(HashSet<JobIdentity>? writing)
     {
         var limit = options.Value.StateCacheLimit;
         if (_states.Count <= limit)
@@ -299,10 +324,10 @@ public sealed partial class JobStateWriter(
         }
     }
 
-    private static (string, string, string) Key(JobEvent e) => (e.SiteId, e.EntityType, e.EntityId);
+    private static JobIdentity Key(JobEvent e) => new(e.Tenant, e.SiteId, e.EntityType, e.EntityId);
 
     private static JobStateRow Row(JobState s) => new(
-        s.SiteId, s.EntityType, s.JobId, s.ParentId ?? string.Empty, s.AppId, s.AppName, s.AppVersion, s.JobKey ?? string.Empty,
+        s.Tenant, s.SiteId, s.EntityType, s.JobId, s.ParentId ?? string.Empty, s.AppId, s.AppName, s.AppVersion, s.JobKey ?? string.Empty,
         s.SubKey ?? string.Empty, s.Status, s.EffectiveStartedAtMs, s.EndedAtMs, s.DurationS, s.Metric(JobMetricNames.CpuUserS),
         s.Metric(JobMetricNames.CpuSystemS), s.Metric(JobMetricNames.MemMaxMb), s.MetadataJson(), s.InsertedAtMs, s.Version,
         JsonSerializer.Serialize(s, JobsJsonContext.Default.JobState));
@@ -312,4 +337,7 @@ public sealed partial class JobStateWriter(
 
     [LoggerMessage(EventId = 511, Level = LogLevel.Error, Message = "Shutting down with {Events} job events not written to ClickHouse: {Reason}")]
     private partial void LogLostAtShutdown(int events, string reason);
+
+    [LoggerMessage(EventId = 512, Level = LogLevel.Warning, Message = "{Events} stored job events of tenant {Tenant} not counted in its usage: {Reason}")]
+    private partial void LogNotCounted(int events, string tenant, string reason);
 }

@@ -9,27 +9,33 @@ namespace Aperture.Runtime.Jobs;
 
 /// <summary>One accepted job event as stored (job_events).</summary>
 public sealed record JobEventRow(
-    string SiteId, string EntityType, string EntityId, string ParentId, string Kind, long AtMs, string Status,
+    string Tenant, string SiteId, string EntityType, string EntityId, string ParentId, string Kind, long AtMs, string Status,
     ulong StreamId, string IdempotencyKey, long ReceivedAtMs, string Payload);
 
 /// <summary>A job's or subjob's state as stored (job_state); <see cref="State"/> is the fold's own record.</summary>
 public sealed record JobStateRow(
-    string SiteId, string EntityType, string JobId, string ParentId, string AppId, string AppName, string AppVersion,
+    string Tenant, string SiteId, string EntityType, string JobId, string ParentId, string AppId, string AppName, string AppVersion,
     string JobKey, string SubKey, string Status, long? StartedAtMs, long? EndedAtMs, double? DurationS, double? CpuUserS,
     double? CpuSystemS, double? MemMaxMb, string Metadata, long InsertedAtMs, ulong Version, string State);
 
-/// <summary>The filters of GET /v1/jobs and /v1/subjobs: started_at in [from, to), statuses, app name containing.</summary>
-public sealed record JobQuery(string EntityType, long? FromMs, long? ToMs, IReadOnlyList<string> Statuses, string? AppName, int Limit);
+/// <summary>
+/// The filters of GET /v1/jobs and /v1/subjobs, always within one tenant: started_at in [from, to), statuses,
+/// app name containing.
+/// </summary>
+public sealed record JobQuery(string Tenant, string EntityType, long? FromMs, long? ToMs, IReadOnlyList<string> Statuses, string? AppName, int Limit);
 
-/// <summary>Job events and job state in ClickHouse.</summary>
+/// <summary>A job's or subjob's identity: the same site and id in two tenants are two jobs.</summary>
+public readonly record struct JobIdentity(string Tenant, string Site, string Type, string Id);
+
+/// <summary>Job events and job state in ClickHouse; every read is within one tenant, or keyed by it.</summary>
 public sealed class JobStore(ClickHouseClient client, string database)
 {
     private static readonly string[] EventColumns =
-        ["site_id", "entity_type", "entity_id", "parent_id", "kind", "at", "status", "stream_id", "idempotency_key", "received_at", "payload"];
+        ["tenant", "site_id", "entity_type", "entity_id", "parent_id", "kind", "at", "status", "stream_id", "idempotency_key", "received_at", "payload"];
 
     private static readonly string[] StateColumns =
     [
-        "site_id", "entity_type", "job_id", "parent_id", "app_id", "app_name", "app_version", "job_key", "sub_key", "status",
+        "tenant", "site_id", "entity_type", "job_id", "parent_id", "app_id", "app_name", "app_version", "job_key", "sub_key", "status",
         "started_at", "ended_at", "duration_s", "cpu_user_s", "cpu_system_s", "mem_max_mb", "metadata", "inserted_at", "version", "state",
     ];
 
@@ -51,6 +57,7 @@ public sealed class JobStore(ClickHouseClient client, string database)
             var rows = new RowBinaryWriter(events.Count * 512 + 1024);
             foreach (var e in events)
             {
+                rows.WriteString(e.Tenant);
                 rows.WriteString(e.SiteId);
                 rows.WriteString(e.EntityType);
                 rows.WriteString(e.EntityId);
@@ -72,6 +79,7 @@ public sealed class JobStore(ClickHouseClient client, string database)
             var rows = new RowBinaryWriter(states.Count * 768 + 1024);
             foreach (var s in states)
             {
+                rows.WriteString(s.Tenant);
                 rows.WriteString(s.SiteId);
                 rows.WriteString(s.EntityType);
                 rows.WriteString(s.JobId);
@@ -120,28 +128,35 @@ public sealed class JobStore(ClickHouseClient client, string database)
     private Task InsertAsync(string table, string[] columns, RowBinaryWriter rows, string token, CancellationToken cancellationToken) =>
         client.InsertAsync(database, table, columns, rows, token, cancellationToken);
 
-    /// <summary>The stored fold records of the given jobs, keyed by (site, type, id); jobs never seen are absent.</summary>
-    public async Task<Dictionary<(string Site, string Type, string Id), string>> LoadStatesAsync(
-        IReadOnlyCollection<(string Site, string Type, string Id)> keys, CancellationToken cancellationToken)
+    /// <summary>The stored fold records of the given jobs; jobs never seen are absent.</summary>
+    public async Task<Dictionary<JobIdentity, string>> LoadStatesAsync(IReadOnlyCollection<JobIdentity> keys, CancellationToken cancellationToken)
     {
-        var found = new Dictionary<(string, string, string), string>();
+        var found = new Dictionary<JobIdentity, string>();
         if (keys.Count == 0)
         {
             return found;
         }
 
+        // The IN lists select a superset (one tenant's site and another's id); only the keys asked for are kept.
         var parameters = new ClickHouseParameterCollection();
+        parameters.AddParameter("tenants", keys.Select(k => k.Tenant).Distinct(StringComparer.Ordinal).ToArray());
         parameters.AddParameter("ids", keys.Select(k => k.Id).Distinct(StringComparer.Ordinal).ToArray());
         parameters.AddParameter("sites", keys.Select(k => k.Site).Distinct(StringComparer.Ordinal).ToArray());
         parameters.AddParameter("types", keys.Select(k => k.Type).Distinct(StringComparer.Ordinal).ToArray());
         using var reader = await client.ExecuteReaderAsync(
-            $"SELECT toString(site_id), toString(entity_type), job_id, argMax(state, version) FROM {Table("job_state")} " +
-            "WHERE site_id IN {sites:Array(String)} AND entity_type IN {types:Array(String)} AND job_id IN {ids:Array(String)} GROUP BY site_id, entity_type, job_id",
+            $"SELECT toString(tenant), toString(site_id), toString(entity_type), job_id, argMax(state, version) FROM {Table("job_state")} " +
+            "WHERE tenant IN {tenants:Array(String)} AND site_id IN {sites:Array(String)} AND entity_type IN {types:Array(String)} AND job_id IN {ids:Array(String)} " +
+            "GROUP BY tenant, site_id, entity_type, job_id",
             parameters,
             cancellationToken: cancellationToken);
+        var wanted = keys as IReadOnlySet<JobIdentity> ?? keys.ToHashSet();
         while (await reader.ReadAsync(cancellationToken))
         {
-            found[(reader.GetString(0), reader.GetString(1), reader.GetString(2))] = reader.GetString(3);
+            var key = new JobIdentity(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3));
+            if (wanted.Contains(key))
+            {
+                found[key] = reader.GetString(4);
+            }
         }
 
         return found;
@@ -149,13 +164,13 @@ public sealed class JobStore(ClickHouseClient client, string database)
 
     /// <summary>Calls <paramref name="each"/> with the key of every stored job and subjob, up to <paramref name="limit"/>.</summary>
     /// <returns>False when there are more than <paramref name="limit"/>.</returns>
-    public async Task<bool> ReadKeysAsync(int limit, Action<string, string, string> each, CancellationToken cancellationToken)
+    public async Task<bool> ReadKeysAsync(int limit, Action<JobIdentity> each, CancellationToken cancellationToken)
     {
         var parameters = new ClickHouseParameterCollection();
         parameters.AddParameter("limit", (ulong)limit + 1);
         var count = 0;
         using var reader = await client.ExecuteReaderAsync(
-            $"SELECT DISTINCT toString(site_id), toString(entity_type), job_id FROM {Table("job_state")} LIMIT {{limit:UInt64}}",
+            $"SELECT DISTINCT toString(tenant), toString(site_id), toString(entity_type), job_id FROM {Table("job_state")} LIMIT {{limit:UInt64}}",
             parameters,
             cancellationToken: cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
@@ -165,19 +180,20 @@ public sealed class JobStore(ClickHouseClient client, string database)
                 return false;
             }
 
-            each(reader.GetString(0), reader.GetString(1), reader.GetString(2));
+            each(new JobIdentity(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
         }
 
         return true;
     }
 
-    /// <summary>The jobs or subjobs matching <paramref name="query"/>, newest start first.</summary>
+    /// <summary>The jobs or subjobs of the query's tenant matching <paramref name="query"/>, newest start first.</summary>
     public async Task<List<JobStateRow>> QueryAsync(JobQuery query, CancellationToken cancellationToken)
     {
         var parameters = new ClickHouseParameterCollection();
+        parameters.AddParameter("tenant", query.Tenant);
         parameters.AddParameter("type", query.EntityType);
         parameters.AddParameter("limit", (ulong)query.Limit);
-        var where = new List<string> { "entity_type = {type:String}" };
+        var where = new List<string> { "tenant = {tenant:String}", "entity_type = {type:String}" };
         if (query.FromMs is { } from)
         {
             where.Add("started_at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC')");
@@ -214,7 +230,7 @@ public sealed class JobStore(ClickHouseClient client, string database)
         while (await reader.ReadAsync(cancellationToken))
         {
             rows.Add(new JobStateRow(
-                reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
+                query.Tenant, reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
                 reader.GetString(6), reader.GetString(7), reader.GetString(8), reader.GetString(9),
                 NullableLong(reader, 10), NullableLong(reader, 11), NullableDouble(reader, 12), NullableDouble(reader, 13),
                 NullableDouble(reader, 14), NullableDouble(reader, 15), reader.GetString(16), reader.GetFieldValue<long>(17),
@@ -224,16 +240,19 @@ public sealed class JobStore(ClickHouseClient client, string database)
         return rows;
     }
 
-    /// <summary>Stored events after <paramref name="afterStreamId"/>, oldest first (stream resumption).</summary>
-    public async Task<List<(ulong StreamId, string Payload)>> EventsAfterAsync(ulong afterStreamId, ulong upToStreamId, int limit, CancellationToken cancellationToken)
+    /// <summary>The tenant's stored events after <paramref name="afterStreamId"/>, oldest first (stream resumption).</summary>
+    public async Task<List<(ulong StreamId, string Payload)>> EventsAfterAsync(
+        string tenant, ulong afterStreamId, ulong upToStreamId, int limit, CancellationToken cancellationToken)
     {
         var parameters = new ClickHouseParameterCollection();
+        parameters.AddParameter("tenant", tenant);
         parameters.AddParameter("after", afterStreamId);
         parameters.AddParameter("upto", upToStreamId);
         parameters.AddParameter("limit", (ulong)limit);
         var events = new List<(ulong, string)>();
         using var reader = await client.ExecuteReaderAsync(
-            $"SELECT stream_id, any(payload) FROM {Table("job_events")} WHERE stream_id > {{after:UInt64}} AND stream_id <= {{upto:UInt64}} " +
+            $"SELECT stream_id, any(payload) FROM {Table("job_events")} " +
+            "WHERE tenant = {tenant:String} AND stream_id > {after:UInt64} AND stream_id <= {upto:UInt64} " +
             "GROUP BY stream_id ORDER BY stream_id LIMIT {limit:UInt64}",
             parameters,
             cancellationToken: cancellationToken);

@@ -3,13 +3,14 @@ using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Jobs;
 
-/// <summary>One event as the stream sends it: its id and the JSON after <c>data:</c>.</summary>
-public readonly record struct StreamedEvent(ulong Id, string Payload);
+/// <summary>One event as the stream sends it: its id, its tenant, and the JSON after <c>data:</c>.</summary>
+public readonly record struct StreamedEvent(ulong Id, string Tenant, string Payload);
 
 /// <summary>
-/// Fans accepted events out to /v1/stream subscribers. Keeps the most recent events for clients
-/// resuming with Last-Event-ID; each subscriber has a bounded queue and is disconnected (not waited
-/// for) when it falls behind, so a slow client never slows the ingest.
+/// Fans accepted events out to /v1/stream subscribers, each of whom sees only its tenant's events.
+/// Keeps the most recent events (of every tenant, in one order) for clients resuming with
+/// Last-Event-ID; each subscriber has a bounded queue and is disconnected (not waited for) when it
+/// falls behind, so a slow client never slows the ingest.
 /// </summary>
 public sealed class JobStream(IOptions<JobsOptions> options)
 {
@@ -19,10 +20,16 @@ public sealed class JobStream(IOptions<JobsOptions> options)
 
     public sealed class Subscription
     {
-        internal Subscription(int capacity) =>
+        internal Subscription(string tenant, int capacity)
+        {
+            Tenant = tenant;
             Queue = Channel.CreateBounded<StreamedEvent>(new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        }
 
         internal Channel<StreamedEvent> Queue { get; }
+
+        /// <summary>The tenant whose events it gets.</summary>
+        public string Tenant { get; }
 
         public ChannelReader<StreamedEvent> Reader => Queue.Reader;
 
@@ -42,9 +49,9 @@ public sealed class JobStream(IOptions<JobsOptions> options)
     }
 
     /// <summary>Called in stream-id order (the ingest holds its order lock).</summary>
-    public void Publish(ulong id, string payload)
+    public void Publish(ulong id, string tenant, string payload)
     {
-        var e = new StreamedEvent(id, payload);
+        var e = new StreamedEvent(id, tenant, payload);
         lock (_lock)
         {
             _recent.Enqueue(e);
@@ -56,6 +63,11 @@ public sealed class JobStream(IOptions<JobsOptions> options)
             for (var i = _subscribers.Count - 1; i >= 0; i--)
             {
                 var subscriber = _subscribers[i];
+                if (!string.Equals(subscriber.Tenant, tenant, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
                 if (!subscriber.Queue.Writer.TryWrite(e))
                 {
                     subscriber.Dropped = true;
@@ -69,11 +81,12 @@ public sealed class JobStream(IOptions<JobsOptions> options)
     }
 
     /// <summary>
-    /// Subscribes and, in the same step, takes the buffered events after <paramref name="lastId"/>,
-    /// so nothing falls between the replay and the live events.
+    /// Subscribes to <paramref name="tenant"/>'s events and, in the same step, takes its buffered events
+    /// after <paramref name="lastId"/>, so nothing falls between the replay and the live events.
+    /// <c>OldestBuffered</c> is the oldest id the buffer holds of any tenant: what is older is read from storage.
     /// </summary>
     /// <returns>Null when the subscriber limit is reached.</returns>
-    public (Subscription Subscription, List<StreamedEvent> Replay, ulong? OldestBuffered)? Subscribe(ulong? lastId)
+    public (Subscription Subscription, List<StreamedEvent> Replay, ulong? OldestBuffered)? Subscribe(string tenant, ulong? lastId)
     {
         lock (_lock)
         {
@@ -82,10 +95,10 @@ public sealed class JobStream(IOptions<JobsOptions> options)
                 return null;
             }
 
-            var subscription = new Subscription(options.Value.SubscriberQueue);
+            var subscription = new Subscription(tenant, options.Value.SubscriberQueue);
             _subscribers.Add(subscription);
             JobsMetrics.Subscribers.Inc();
-            var replay = lastId is { } last ? _recent.Where(e => e.Id > last).ToList() : [];
+            var replay = lastId is { } last ? _recent.Where(e => e.Id > last && string.Equals(e.Tenant, tenant, StringComparison.Ordinal)).ToList() : [];
             return (subscription, replay, _recent.Count > 0 ? _recent.Peek().Id : null);
         }
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Aperture.Contracts;
+using Aperture.Runtime.Access;
 using Aperture.Runtime.Platform;
 using Aperture.Storage;
 using Microsoft.AspNetCore.Http.Features;
@@ -9,10 +10,11 @@ using Microsoft.Extensions.Options;
 namespace Aperture.Runtime.Jobs;
 
 /// <summary>
-/// GET /v1/stream: Server-Sent Events, one per accepted job event (<c>id:</c> the stream id,
-/// <c>data:</c> the event), a comment line every heartbeat interval. A client that sends
-/// <c>Last-Event-ID</c> first gets what it missed: from the recent-events buffer, or from
-/// ClickHouse when it missed more than the buffer holds.
+/// GET /v1/stream: Server-Sent Events, one per accepted job event of the caller's tenant (<c>id:</c>
+/// the stream id, <c>data:</c> the event), a comment line every heartbeat interval. A client that
+/// sends <c>Last-Event-ID</c> first gets what it missed: from the recent-events buffer, or from
+/// ClickHouse when it missed more than the buffer holds. Stream ids are shared by all tenants, so
+/// a tenant's ids have gaps.
 /// </summary>
 public static class JobStreamEndpoint
 {
@@ -26,7 +28,8 @@ public static class JobStreamEndpoint
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
         var cancellationToken = ended.Token;
         var lastId = LastEventId(context.Request);
-        if (stream.Subscribe(lastId) is not { } subscribed)
+        var tenant = context.Principal().Tenant;
+        if (stream.Subscribe(tenant, lastId) is not { } subscribed)
         {
             context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
             await context.Response.WriteAsJsonAsync(
@@ -51,7 +54,7 @@ public static class JobStreamEndpoint
                 await writer.WaitStoredAsync(upTo, cancellationToken);
                 while (sent < upTo)
                 {
-                    var page = await store.EventsAfterAsync(sent, upTo, StoragePage, cancellationToken);
+                    var page = await store.EventsAfterAsync(tenant, sent, upTo, StoragePage, cancellationToken);
                     foreach (var (id, payload) in page)
                     {
                         await WriteEventAsync(context, id, payload, cancellationToken);

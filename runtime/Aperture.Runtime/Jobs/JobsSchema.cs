@@ -2,7 +2,7 @@ using Aperture.Storage;
 
 namespace Aperture.Runtime.Jobs;
 
-/// <summary>The job-tracking tables: every accepted event and the folded state of each job.</summary>
+/// <summary>The job-tracking tables: every accepted event and the folded state of each job, each row in its tenant.</summary>
 public static class JobsSchema
 {
     public static IReadOnlyList<SchemaMigration> Migrations { get; } =
@@ -61,6 +61,25 @@ public static class JobsSchema
             ENGINE = ReplacingMergeTree(version)
             ORDER BY (site_id, entity_type, job_id)
             SETTINGS non_replicated_deduplication_window = 10000
+            """,
+        ]),
+        new(7, "jobs_tenant", [
+            // Every event and state belongs to a tenant; rows written before this migration belong to 'default'.
+            """
+            ALTER TABLE {database}.job_events ADD COLUMN IF NOT EXISTS tenant LowCardinality(String) DEFAULT 'default'
+            """,
+            // In job_state the tenant must be part of the sorting key, or the ReplacingMergeTree would fold two
+            // tenants' jobs with the same site and id into one row. ClickHouse appends only a column added in the
+            // same ALTER and without a default to a sorting key, so the default comes in the next statement; the
+            // parts written before it have no tenant column and read it as that default. Both statements can run
+            // again (a migration interrupted between them is applied from the start).
+            """
+            ALTER TABLE {database}.job_state
+                ADD COLUMN IF NOT EXISTS tenant LowCardinality(String),
+                MODIFY ORDER BY (site_id, entity_type, job_id, tenant)
+            """,
+            """
+            ALTER TABLE {database}.job_state MODIFY COLUMN tenant LowCardinality(String) DEFAULT 'default'
             """,
         ]),
     ];

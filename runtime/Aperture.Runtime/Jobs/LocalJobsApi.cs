@@ -11,7 +11,10 @@ using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Jobs;
 
-/// <summary>The site-local jobs API of jobs-api.md ("Local API"), on the jobs listener of the aggregator role.</summary>
+/// <summary>
+/// The site-local jobs API of jobs-api.md ("Local API"), on the jobs listener of the aggregator role. Every
+/// event is stored in the caller's tenant and every read answers from it alone.
+/// </summary>
 public static partial class LocalJobsApi
 {
     public const string ServiceName = "local-api";
@@ -23,7 +26,7 @@ public static partial class LocalJobsApi
         jobs.MapPost("/v1/ingest/events", async (HttpContext context, JobIngest ingest, IOptions<JobsOptions> options, CancellationToken cancellationToken) =>
         {
             var body = await ReadBodyAsync(context, options.Value.MaxRequestBytes, cancellationToken);
-            var events = JobEventParser.Parse(body.Span, options.Value.MaxBatchEvents, out _);
+            var events = JobEventParser.Parse(body.Span, options.Value.MaxBatchEvents, context.Principal().Tenant, out _);
             try
             {
                 var outcome = await ingest.AcceptAsync(events, cancellationToken);
@@ -35,11 +38,11 @@ public static partial class LocalJobsApi
             }
         }).Requires(Permission.Ingest);
 
-        jobs.MapGet("/v1/jobs", (HttpRequest request, JobIngest ingest, JobStateWriter writer, JobStore store, IOptions<JobsOptions> options, CancellationToken cancellationToken) =>
-            QueryAsync(JobEvent.Job, request, ingest, writer, store, options.Value, cancellationToken));
+        jobs.MapGet("/v1/jobs", (HttpContext context, JobIngest ingest, JobStateWriter writer, JobStore store, IOptions<JobsOptions> options, CancellationToken cancellationToken) =>
+            QueryAsync(JobEvent.Job, context, ingest, writer, store, options.Value, cancellationToken));
 
-        jobs.MapGet("/v1/subjobs", (HttpRequest request, JobIngest ingest, JobStateWriter writer, JobStore store, IOptions<JobsOptions> options, CancellationToken cancellationToken) =>
-            QueryAsync(JobEvent.Subjob, request, ingest, writer, store, options.Value, cancellationToken));
+        jobs.MapGet("/v1/subjobs", (HttpContext context, JobIngest ingest, JobStateWriter writer, JobStore store, IOptions<JobsOptions> options, CancellationToken cancellationToken) =>
+            QueryAsync(JobEvent.Subjob, context, ingest, writer, store, options.Value, cancellationToken));
 
         jobs.MapGet("/v1/stream", JobStreamEndpoint.StreamAsync);
 
@@ -63,10 +66,10 @@ public static partial class LocalJobsApi
     }
 
     private static async Task<IResult> QueryAsync(
-        string entityType, HttpRequest request, JobIngest ingest, JobStateWriter writer, JobStore store, JobsOptions options, CancellationToken cancellationToken)
+        string entityType, HttpContext context, JobIngest ingest, JobStateWriter writer, JobStore store, JobsOptions options, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var query = ParseQuery(entityType, request, options);
+        var query = ParseQuery(context.Principal().Tenant, entityType, context.Request, options);
         // Read-your-writes: whatever was acknowledged before this read is stored before it runs.
         try
         {
@@ -81,8 +84,8 @@ public static partial class LocalJobsApi
         return Results.Bytes(JobsJson.QueryResponse(entityType, rows, Stopwatch.GetElapsedTime(started).TotalSeconds), "application/json");
     }
 
-    /// <summary>from/to (ISO 8601; started_at in [from, to)), status (comma-separated), app_name (contains), limit.</summary>
-    public static JobQuery ParseQuery(string entityType, HttpRequest request, JobsOptions options)
+    /// <summary>from/to (ISO 8601; started_at in [from, to)), status (comma-separated), app_name (contains), limit; within <paramref name="tenant"/>.</summary>
+    public static JobQuery ParseQuery(string tenant, string entityType, HttpRequest request, JobsOptions options)
     {
         var from = Timestamp(request, "from");
         var to = Timestamp(request, "to");
@@ -117,7 +120,7 @@ public static partial class LocalJobsApi
             throw new InvalidRequestException("limit", "limit must be at least 1");
         }
 
-        return new JobQuery(entityType, from, to, statuses, appName, Math.Min(limit, options.MaxLimit));
+        return new JobQuery(tenant, entityType, from, to, statuses, appName, Math.Min(limit, options.MaxLimit));
     }
 
     private static long? Timestamp(HttpRequest request, string name)
