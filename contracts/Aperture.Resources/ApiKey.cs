@@ -26,33 +26,44 @@ public sealed class ApiKeySpec
 
     [JsonPropertyName("scope")]
     [RequiredField]
+    [Description("ingestion (writes only), read, or admin (DESIGN.md's scopes). Changing it revokes the key and creates a new one into the same Secret.")]
     public ApiKeyScope Scope { get; set; } = ApiKeyScope.Read;
 
-    [JsonPropertyName("rateLimitPerMinute")]
+    [JsonPropertyName("rateLimitRps")]
     [RangeField(1, 1_000_000)]
-    [Default(600)]
-    public int RateLimitPerMinute { get; set; } = 600;
+    [Default(100)]
+    [Description("Requests per second the key may make. Changing it revokes the key and creates a new one into the same Secret.")]
+    public int RateLimitRps { get; set; } = 100;
 
     [JsonPropertyName("expiresAt")]
     [Format("date-time")]
+    [Description("When the key stops working; never when absent. Changing it revokes the key and creates a new one into the same Secret.")]
     public string? ExpiresAt { get; set; }
 }
 
 [JsonConverter(typeof(JsonStringEnumConverter<ApiKeyScope>))]
 public enum ApiKeyScope
 {
+    [JsonStringEnumMemberName("ingestion")]
+    Ingestion,
     [JsonStringEnumMemberName("read")]
     Read,
-    [JsonStringEnumMemberName("write")]
-    Write,
     [JsonStringEnumMemberName("admin")]
     Admin,
 }
 
 public sealed class ApiKeyStatus : ResourceStatus
 {
+    [JsonPropertyName("keyId")]
+    [Description("The central runtime's id of the key (not the key): what revocation names.")]
+    public string? KeyId { get; set; }
+
+    [JsonPropertyName("tenantId")]
+    [Description("The tenant the key was created in, so that it can be revoked there even after its Tenant resource is gone.")]
+    public string? TenantId { get; set; }
+
     [JsonPropertyName("secretName")]
-    [Description("The Secret holding the key; written once, never shown in status.")]
+    [Description("The Secret holding the key (data keys api-key and key-id); the key itself is never in status.")]
     public string? SecretName { get; set; }
 
     [JsonPropertyName("keyPrefix")]

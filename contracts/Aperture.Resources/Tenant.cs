@@ -12,7 +12,7 @@ namespace Aperture.Resources;
 [PrinterColumn("Plan", "string", ".spec.plan")]
 [PrinterColumn("Age", "date", ".metadata.creationTimestamp")]
 [Description("A tenant, registered with the central runtime.")]
-public sealed class Tenant : ApertureResource<TenantSpec, ResourceStatus>
+public sealed class Tenant : ApertureResource<TenantSpec, TenantStatus>
 {
     public Tenant() => Kind = "Tenant";
 }
@@ -39,6 +39,14 @@ public sealed class TenantSpec
     [Length(3, 254)]
     [Description("An e-mail address.")]
     public string? Contact { get; set; }
+}
+
+public sealed class TenantStatus : ResourceStatus
+{
+    [JsonPropertyName("createdAt")]
+    [Format("date-time")]
+    [Description("When the central runtime registered the tenant.")]
+    public string? CreatedAt { get; set; }
 }
 
 [JsonConverter(typeof(JsonStringEnumConverter<TenantPlan>))]
