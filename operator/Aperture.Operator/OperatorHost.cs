@@ -37,6 +37,9 @@ public sealed record OperatorOptions
 
     public TimeSpan RetryPeriod { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>The namespaces whose resources are listed, watched and reconciled (<c>--watch-namespace</c>, repeatable); every namespace when empty.</summary>
+    public IReadOnlyList<string> WatchNamespaces { get; init; } = [];
+
     public ControllerOptions Controllers { get; init; } = new();
 
     public SiteReconcilerOptions Sites { get; init; } = new();
@@ -56,7 +59,12 @@ public sealed record OperatorOptions
                 "--leader-election" => options with { LeaderElection = bool.TryParse(value, out var on) ? on : throw new ArgumentException($"--leader-election must be true or false, not '{value}'") },
                 "--listen" => options with { ListenAddress = value },
                 "--kubernetes-api" => options with { KubernetesApi = value },
-                "--watch-namespace" => options,
+                "--watch-namespace" => options with
+                {
+                    WatchNamespaces = System.Text.RegularExpressions.Regex.IsMatch(value, "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+                        ? [.. options.WatchNamespaces.Append(value).Distinct(StringComparer.Ordinal)]
+                        : throw new ArgumentException($"--watch-namespace must be a namespace name, not '{value}'"),
+                },
                 "--runtime-image" => options with { Sites = options.Sites with { RuntimeImage = Image(name, value) } },
                 "--agent-image" => options with { ProfilingTargets = options.ProfilingTargets with { AgentImage = Image(name, value) } },
                 _ => throw new ArgumentException($"unknown argument '{arg}'"),
@@ -198,17 +206,18 @@ public sealed partial class OperatorHost : IAsyncDisposable
             var targetCache = new ResourceCache<ProfilingTarget>();
             var alertCache = new ResourceCache<AlertRule>();
             var serverCache = new ResourceCache<MonitoredServer>();
+            var watched = _options.WatchNamespaces;
             using var siteQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var targetQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var alertQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var serverQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
 
-            var siteWatcher = new ResourceWatcher<Site>(new CustomResourceSource<Site>(_client, "sites"), siteCache, siteQueue.Add, time, loggers.CreateLogger("Aperture.Operator.Sites"));
-            var targetWatcher = new ResourceWatcher<ProfilingTarget>(new CustomResourceSource<ProfilingTarget>(_client, "profilingtargets"), targetCache, targetQueue.Add, time,
+            var siteWatcher = new ResourceWatcher<Site>(CustomResourceSources.For<Site>(_client, "sites", watched), siteCache, siteQueue.Add, time, loggers.CreateLogger("Aperture.Operator.Sites"));
+            var targetWatcher = new ResourceWatcher<ProfilingTarget>(CustomResourceSources.For<ProfilingTarget>(_client, "profilingtargets", watched), targetCache, targetQueue.Add, time,
                 loggers.CreateLogger("Aperture.Operator.ProfilingTargets"));
             // An AlertRule's change also re-renders its Site's alert ConfigMap.
-            var alertWatcher = new ResourceWatcher<AlertRule>(new CustomResourceSource<AlertRule>(_client, "alertrules"), alertCache, key =>
+            var alertWatcher = new ResourceWatcher<AlertRule>(CustomResourceSources.For<AlertRule>(_client, "alertrules", watched), alertCache, key =>
             {
                 alertQueue.Add(key);
                 if (alertCache.TryGet(key, out var rule) && rule is not null)
@@ -220,7 +229,7 @@ public sealed partial class OperatorHost : IAsyncDisposable
             // A Site's StatefulSet changing (pods becoming ready) wakes the Site, rather than the Site polling.
             var statefulSetCache = new ResourceCache<V1StatefulSet>();
             var statefulSetWatcher = new ResourceWatcher<V1StatefulSet>(
-                OwnedWorkloads.StatefulSets(_client, $"app.kubernetes.io/managed-by={ObjectMetadata.ManagedBy},app.kubernetes.io/component={SiteResources.Component}"),
+                OwnedWorkloads.StatefulSets(_client, $"app.kubernetes.io/managed-by={ObjectMetadata.ManagedBy},app.kubernetes.io/component={SiteResources.Component}", watched),
                 statefulSetCache,
                 key =>
                 {
@@ -231,7 +240,7 @@ public sealed partial class OperatorHost : IAsyncDisposable
                 },
                 time, loggers.CreateLogger("Aperture.Operator.StatefulSets"),
                 matters: (before, after) => before.Status?.ReadyReplicas != after.Status?.ReadyReplicas || before.Metadata.Generation != after.Metadata.Generation);
-            var serverWatcher = new ResourceWatcher<MonitoredServer>(new CustomResourceSource<MonitoredServer>(_client, "monitoredservers"), serverCache, serverQueue.Add, time,
+            var serverWatcher = new ResourceWatcher<MonitoredServer>(CustomResourceSources.For<MonitoredServer>(_client, "monitoredservers", watched), serverCache, serverQueue.Add, time,
                 loggers.CreateLogger("Aperture.Operator.MonitoredServers"));
 
             IReadOnlyList<AlertRule> RulesOf(Site site) =>
