@@ -4,14 +4,15 @@ using k8s.Models;
 
 namespace Aperture.Resources;
 
-/// <summary>An API key of a tenant: generated once into a Secret, its hash registered, revoked on delete.</summary>
+/// <summary>An API key of a tenant: made by the central runtime, written once into a Secret, revoked on delete.</summary>
 [KubernetesEntity(Group = ApertureApi.Group, ApiVersion = ApertureApi.Version, Kind = "ApiKey", PluralName = "apikeys")]
 [ResourceNames("apikeys", "apkey")]
 [PrinterColumn("Ready", "string", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Tenant", "string", ".spec.tenantRef.name")]
 [PrinterColumn("Scope", "string", ".spec.scope")]
 [PrinterColumn("Expires", "date", ".spec.expiresAt")]
-[Description("An API key: generated once into a Secret, its hash registered with the central runtime, revoked when deleted.")]
+[PrinterColumn("Key", "string", ".status.keyId", Priority = 1)]
+[Description("An API key: made by the central runtime (which keeps its hash), written once into the Secret <name>-api-key, revoked when deleted.")]
 public sealed class ApiKey : ApertureResource<ApiKeySpec, ApiKeyStatus>
 {
     public ApiKey() => Kind = "ApiKey";

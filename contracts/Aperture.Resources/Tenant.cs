@@ -10,6 +10,7 @@ namespace Aperture.Resources;
 [PrinterColumn("Ready", "string", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Tenant", "string", ".spec.tenantId")]
 [PrinterColumn("Plan", "string", ".spec.plan")]
+[PrinterColumn("Created", "date", ".status.createdAt", Priority = 1)]
 [PrinterColumn("Age", "date", ".metadata.creationTimestamp")]
 [Description("A tenant, registered with the central runtime.")]
 public sealed class Tenant : ApertureResource<TenantSpec, TenantStatus>
