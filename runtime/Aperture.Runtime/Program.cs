@@ -1,3 +1,4 @@
+using Aperture.Runtime.Access.Tokens;
 using Aperture.Runtime.Hosting;
 using Aperture.Runtime.Servers;
 using Microsoft.Extensions.Options;
@@ -6,6 +7,11 @@ using Microsoft.Extensions.Options;
 if (ServerCommandLine.Handles(args))
 {
     return await ServerCommandLine.RunAsync(args, Console.Out, Console.Error);
+}
+
+if (TokenCommand.Handles(args))
+{
+    return await TokenCommand.RunAsync(args, Console.Out, Console.Error);
 }
 
 try

@@ -1,3 +1,7 @@
+using Aperture.Runtime.Access.Tokens;
+using Aperture.Runtime.Identity;
+using Aperture.Runtime.Platform;
+
 namespace Aperture.Runtime.Access;
 
 /// <summary>
@@ -13,8 +17,24 @@ public static class AccessFeature
             Token = builder.Configuration["Aperture:AuthToken"] is { Length: > 0 } configured ? configured : builder.Configuration["APERTURE_AUTH_TOKEN"],
         });
         builder.Services.AddSingleton<ICredentialSource, AdminTokenSource>();
+        builder.AddRuntimeTokens();
+        builder.Services.AddSingleton<ICredentialSource, JwtSource>();
+        var identity = builder.AddValidatedOptions<IdentityOptions>(IdentityOptions.Section);
+        if (identity.CentralUrl is not null)
+        {
+            // A Site: the keys the central runtime issued are checked there.
+            builder.Services.AddSingleton<ICredentialSource, CentralApiKeySource>();
+        }
+
         builder.Services.AddSingleton<RequestAuthenticator>();
+        builder.Services.AddSingleton<CredentialRateLimits>();
+        builder.Services.AddSingleton<TenantUsage>();
     }
 
-    public static void MapAccess(this WebApplication app) => app.UseAccessRules();
+    public static void MapAccess(this WebApplication app)
+    {
+        app.UseAccessRules();
+        app.MapPermissionsApi();
+        app.MapJwks().Public("the public keys that verify this runtime's tokens");
+    }
 }

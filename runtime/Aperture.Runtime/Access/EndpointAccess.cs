@@ -6,6 +6,9 @@ public interface IAccessRule;
 /// <summary>The route needs a principal with this permission.</summary>
 public sealed record RequiredPermission(Permission Permission) : IAccessRule;
 
+/// <summary>Any valid credential, whatever it may do (a principal asking what it may do).</summary>
+public sealed record AuthenticatedRoute : IAccessRule;
+
 /// <summary>Open to anyone: probes, scrapers, the login flow, public keys.</summary>
 public sealed record PublicRoute(string Why) : IAccessRule;
 
@@ -18,6 +21,10 @@ public static class EndpointAccess
     public static TBuilder Requires<TBuilder>(this TBuilder builder, Permission permission)
         where TBuilder : IEndpointConventionBuilder =>
         builder.WithMetadata(new RequiredPermission(permission));
+
+    public static TBuilder RequiresAuthentication<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new AuthenticatedRoute());
 
     public static TBuilder Public<TBuilder>(this TBuilder builder, string why)
         where TBuilder : IEndpointConventionBuilder =>

@@ -41,7 +41,11 @@ public enum CredentialKind
 }
 
 /// <summary>The caller of a request: a tenant, a subject (email or key id), a role, and what it may do.</summary>
-public sealed record Principal(string Tenant, string Subject, Role Role, IReadOnlySet<Permission> Permissions, CredentialKind Credential)
+/// <param name="RateLimitRps">Requests per second this credential may make (an API key's limit); null: none.</param>
+/// <param name="ExpiresAt">When the credential stops working, where it says.</param>
+public sealed record Principal(
+    string Tenant, string Subject, Role Role, IReadOnlySet<Permission> Permissions, CredentialKind Credential, int? RateLimitRps = null,
+    DateTimeOffset? ExpiresAt = null)
 {
     public bool Has(Permission permission) =>
         Permissions.Contains(permission) || (permission == Permission.Ingest && Permissions.Contains(Permission.Write));
@@ -96,6 +100,21 @@ public static class Roles
                 role = default;
                 return false;
         }
+    }
+
+    public static bool TryParsePermission(string? name, out Permission permission)
+    {
+        foreach (var candidate in Enum.GetValues<Permission>())
+        {
+            if (Name(candidate) == name)
+            {
+                permission = candidate;
+                return true;
+            }
+        }
+
+        permission = default;
+        return false;
     }
 
     public static string Name(Permission permission) => permission switch

@@ -82,16 +82,24 @@ public static class AccessMiddleware
                 return;
             }
 
-            if (rule is not RequiredPermission required)
+            if (rule is not (RequiredPermission or AuthenticatedRoute))
             {
                 await RefuseAsync(context, StatusCodes.Status403Forbidden, "This route declares no permission, so nobody may call it.");
                 return;
             }
 
-            if (!principal.Has(required.Permission))
+            if (rule is RequiredPermission required && !principal.Has(required.Permission))
             {
                 await RefuseAsync(context, StatusCodes.Status403Forbidden,
                     $"The {Roles.Name(principal.Role)} role of this credential lacks the '{Roles.Name(required.Permission)}' permission this route needs.");
+                return;
+            }
+
+            if (principal.RateLimitRps is { } limit
+                && context.RequestServices.GetRequiredService<CredentialRateLimits>().TryAcquire(principal.Subject, limit) is { } retryAfter)
+            {
+                context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await RefuseAsync(context, StatusCodes.Status429TooManyRequests, $"The rate limit of this credential ({limit} requests per second) is spent; retry after the Retry-After seconds.");
                 return;
             }
 
@@ -108,7 +116,13 @@ public static class AccessMiddleware
             // A trailers-only gRPC response: the status travels in the headers.
             context.Response.StatusCode = StatusCodes.Status200OK;
             context.Response.ContentType = "application/grpc";
-            context.Response.Headers["grpc-status"] = status == StatusCodes.Status401Unauthorized ? "16" : "7";
+            // UNAUTHENTICATED, RESOURCE_EXHAUSTED, PERMISSION_DENIED.
+            context.Response.Headers["grpc-status"] = status switch
+            {
+                StatusCodes.Status401Unauthorized => "16",
+                StatusCodes.Status429TooManyRequests => "8",
+                _ => "7",
+            };
             context.Response.Headers["grpc-message"] = reason;
             return;
         }
@@ -119,7 +133,12 @@ public static class AccessMiddleware
             context.Response.Headers.WWWAuthenticate = "Bearer";
         }
 
-        await context.Response.WriteAsJsonAsync(new ErrorResponse(
-            status == StatusCodes.Status401Unauthorized ? ErrorCodes.Unauthorized : ErrorCodes.Forbidden, reason));
+        await context.Response.WriteAsJsonAsync(status switch
+        {
+            StatusCodes.Status401Unauthorized => new ErrorResponse(ErrorCodes.Unauthorized, reason),
+            // As the agent's API answers a spent rate limit (agent-api.md has no code of its own for it).
+            StatusCodes.Status429TooManyRequests => new ErrorResponse(ErrorCodes.ServiceUnavailable, reason, new Dictionary<string, string> { ["reason"] = "rate_limited" }),
+            _ => new ErrorResponse(ErrorCodes.Forbidden, reason),
+        });
     }
 }

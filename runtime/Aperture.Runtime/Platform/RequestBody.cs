@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Aperture.Runtime.Profiling;
 
 namespace Aperture.Runtime.Platform;
 
