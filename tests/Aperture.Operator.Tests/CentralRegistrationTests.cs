@@ -11,12 +11,15 @@ using k8s.Models;
 
 namespace Aperture.Operator.Tests;
 
-/// <summary>Tenants and ApiKeys registered with the central runtime by the whole operator host, on the test API server.</summary>
-public sealed class CentralRegistrationTests : IAsyncLifetime
+/// <summary>
+/// Tenants and ApiKeys registered with a real central runtime (embedded ClickHouse, redis-server) by the whole
+/// operator host, on the test API server. The central runtime is shared by the class; each test has its own tenant id.
+/// </summary>
+public sealed class CentralRegistrationTests(CentralRuntime central) : IAsyncLifetime, IClassFixture<CentralRuntime>
 {
     private const string Ns = "aperture";
-    private const string AdminToken = "central-admin-token";
-    private CentralApiStandIn _central = null!;
+    private const string AdminToken = CentralRuntime.AdminToken;
+    private readonly string _tenantId = central.NewTenantId("acme");
     private HttpClient _centralHttp = null!;
     private TestApiServer _server = null!;
     private Kubernetes _client = null!;
@@ -28,8 +31,7 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _central = await CentralApiStandIn.StartAsync(AdminToken);
-        _centralHttp = new HttpClient { BaseAddress = _central.Url };
+        _centralHttp = central.Http;
         _server = await TestApiServer.StartAsync();
         _server.BookmarkInterval = TimeSpan.FromMilliseconds(200);
         _client = new Kubernetes(new KubernetesClientConfiguration { Host = _server.Url.ToString().TrimEnd('/') });
@@ -39,11 +41,9 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
     {
         _client.Dispose();
         await _server.DisposeAsync();
-        _centralHttp.Dispose();
-        await _central.DisposeAsync();
     }
 
-    private async Task<OperatorHost> StartOperatorAsync(Uri? central = null, bool withCentral = true)
+    private async Task<OperatorHost> StartOperatorAsync(Uri? centralUrl = null, bool withCentral = true)
     {
         var host = OperatorHost.Create(new OperatorOptions
         {
@@ -51,7 +51,7 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
             MetricsPort = 0,
             KubernetesApi = _server.Url.ToString().TrimEnd('/'),
             LeaderElection = false,
-            CentralUrl = withCentral ? central ?? _central.Url : null,
+            CentralUrl = withCentral ? centralUrl ?? central.Url : null,
             CentralToken = AdminToken,
             CentralNotReadyPoll = TimeSpan.FromMilliseconds(200),
             Controllers = new ControllerOptions { Workers = 2, ResyncPeriod = TimeSpan.FromMilliseconds(500) },
@@ -60,11 +60,11 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
         return host;
     }
 
-    private Task CreateTenantAsync(string name = "acme", string tenantId = "acme") =>
+    private Task CreateTenantAsync() =>
         _client.CustomObjects.CreateNamespacedCustomObjectAsync(new Tenant
         {
-            Metadata = new V1ObjectMeta { Name = name },
-            Spec = new TenantSpec { TenantId = tenantId, Name = "ACME Corporation", Plan = TenantPlan.Team, Contact = "ops@acme.example.com" },
+            Metadata = new V1ObjectMeta { Name = "acme" },
+            Spec = new TenantSpec { TenantId = _tenantId, Name = "ACME Corporation", Plan = TenantPlan.Team, Contact = "ops@acme.example.com" },
         }, ApertureApi.Group, ApertureApi.Version, Ns, "tenants", cancellationToken: Cancel);
 
     private Task CreateKeyAsync(ApiKeyScope scope = ApiKeyScope.Read) =>
@@ -97,11 +97,11 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
         System.Text.Encoding.UTF8.GetString((await _client.CoreV1.ReadNamespacedSecretAsync("dashboards-api-key", Ns, cancellationToken: Cancel)).Data[ApiKeyReconciler.KeyData]);
 
     /// <summary>The central runtime's keys of the tenant, as an admin sees them.</summary>
-    private async Task<List<JsonElement>> CentralKeysAsync(string tenant = "acme")
+    private async Task<List<JsonElement>> CentralKeysAsync()
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/apikeys");
         request.Headers.Authorization = new("Bearer", AdminToken);
-        request.Headers.Add("X-Scope-OrgID", tenant);
+        request.Headers.Add("X-Scope-OrgID", _tenantId);
         using var response = await _centralHttp.SendAsync(request, Cancel);
         response.EnsureSuccessStatusCode();
         return [.. (await response.Content.ReadFromJsonAsync<JsonElement>(Cancel)).GetProperty("api_keys").EnumerateArray()];
@@ -114,6 +114,13 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
         request.Headers.Authorization = new("Bearer", key);
         using var response = await _centralHttp.SendAsync(request, Cancel);
         return (response.StatusCode, await response.Content.ReadFromJsonAsync<JsonElement>(Cancel));
+    }
+
+    private async Task<HttpResponseMessage> CentralTenantAsync()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/api/v1/tenants/{_tenantId}");
+        request.Headers.Authorization = new("Bearer", AdminToken);
+        return await _centralHttp.SendAsync(request, Cancel);
     }
 
     private async Task<string> EventsAsync() =>
@@ -132,26 +139,24 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
         Assert.Equal(tenant.Metadata.Generation, tenant.Status.ObservedGeneration);
         Assert.Null(tenant.Metadata.Finalizers);
 
-        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/v1/tenants/acme");
-        request.Headers.Authorization = new("Bearer", AdminToken);
-        using var registered = await _centralHttp.SendAsync(request, Cancel);
+        using var registered = await CentralTenantAsync();
         Assert.Equal(HttpStatusCode.OK, registered.StatusCode);
         var body = await registered.Content.ReadFromJsonAsync<JsonElement>(Cancel);
         Assert.Equal("ACME Corporation", body.GetProperty("name").GetString());
         Assert.Equal("team", body.GetProperty("plan").GetString());
-        Assert.Equal(tenant.Status.CreatedAt, body.GetProperty("created_at").GetString());
+        Assert.Equal("ops@acme.example.com", body.GetProperty("contact_email").GetString());
+        Assert.Equal(DateTimeOffset.Parse(tenant.Status.CreatedAt, System.Globalization.CultureInfo.InvariantCulture), body.GetProperty("created_at").GetDateTimeOffset());
 
-        // Several resyncs later nothing was written to the cluster, and nothing was registered twice.
+        // Several resyncs later nothing was written to the cluster.
         var writes = _server.Store.Writes.Count;
         await Task.Delay(1500, Cancel);
         Assert.Equal(writes, _server.Store.Writes.Count);
-        Assert.Single(_central.Requests, r => r == "POST /api/v1/tenants");
     }
 
     [Fact]
     public async Task A_tenant_the_central_runtime_has_already_is_ready_with_the_central_created_time()
     {
-        using (var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/tenants") { Content = JsonContent.Create(new { tenant_id = "acme", name = "ACME", plan = "team" }) })
+        using (var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/tenants") { Content = JsonContent.Create(new { tenant_id = _tenantId, name = "ACME", plan = "team" }) })
         {
             request.Headers.Authorization = new("Bearer", AdminToken);
             using var created = await _centralHttp.SendAsync(request, Cancel);
@@ -178,17 +183,21 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
         var apiKey = (await KeyAsync())!;
         Assert.Contains(ApiKeyReconciler.Finalizer, apiKey.Metadata.Finalizers);
         Assert.Equal("dashboards-api-key", apiKey.Status.SecretName);
-        Assert.Equal("acme", apiKey.Status.TenantId);
+        Assert.Equal(_tenantId, apiKey.Status.TenantId);
         var secret = await _client.CoreV1.ReadNamespacedSecretAsync("dashboards-api-key", Ns, cancellationToken: Cancel);
         Assert.Equal("ApiKey", Assert.Single(secret.Metadata.OwnerReferences).Kind);
         Assert.Equal(apiKey.Status.KeyId, System.Text.Encoding.UTF8.GetString(secret.Data[ApiKeyReconciler.KeyIdData]));
         var key = await SecretKeyAsync();
 
-        // The key works, with its scope, in its tenant.
+        // The key works, with its scope (read: the viewer role), in its tenant.
         var (code, permissions) = await PermissionsWithAsync(key);
         Assert.Equal(HttpStatusCode.OK, code);
-        Assert.Equal("acme", permissions.GetProperty("tenant_id").GetString());
-        Assert.Equal("read", permissions.GetProperty("scope").GetString());
+        Assert.Equal(_tenantId, permissions.GetProperty("tenant_id").GetString());
+        Assert.Equal(apiKey.Status.KeyId, permissions.GetProperty("user_id").GetString());
+        Assert.Equal("apikey", permissions.GetProperty("credential").GetString());
+        Assert.Equal("viewer", permissions.GetProperty("role").GetString());
+        Assert.Equal(["read"], permissions.GetProperty("permissions").EnumerateArray().Select(p => p.GetString()));
+        Assert.Equal(50, permissions.GetProperty("rate_limit_rps").GetInt32());
         var listed = Assert.Single(await CentralKeysAsync());
         Assert.Equal(apiKey.Status.KeyId, listed.GetProperty("key_id").GetString());
         Assert.Equal(50, listed.GetProperty("rate_limit_rps").GetInt32());
@@ -206,7 +215,7 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
         await Task.Delay(1500, Cancel);
         Assert.Equal(writes, _server.Store.Writes.Count);
         Assert.Equal(version, (await _client.CoreV1.ReadNamespacedSecretAsync("dashboards-api-key", Ns, cancellationToken: Cancel)).Metadata.ResourceVersion);
-        Assert.Single(_central.Requests, r => r == "POST /api/v1/apikeys");
+        Assert.Single(await CentralKeysAsync());
     }
 
     [Fact]
@@ -246,7 +255,7 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
 
         var newKey = await SecretKeyAsync();
         Assert.NotEqual(oldKey, newKey);
-        Assert.Equal("admin", (await PermissionsWithAsync(newKey)).Body.GetProperty("scope").GetString());
+        Assert.Equal("admin", (await PermissionsWithAsync(newKey)).Body.GetProperty("role").GetString());
         Assert.Equal(HttpStatusCode.Unauthorized, (await PermissionsWithAsync(oldKey)).Code);
         var keys = await CentralKeysAsync();
         Assert.Equal(2, keys.Count);
@@ -269,27 +278,50 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
         await Task.Delay(1500, Cancel);
 
         Assert.Equal(key, await SecretKeyAsync());
-        Assert.Single(_central.Requests, r => r == "POST /api/v1/apikeys");
         Assert.Single(await CentralKeysAsync());
+        Assert.Equal(HttpStatusCode.OK, (await PermissionsWithAsync(key)).Code);
     }
 
     [Fact]
-    public async Task With_the_central_runtime_down_a_tenant_is_not_ready_and_registers_once_it_answers()
+    public async Task With_the_central_runtime_unreachable_a_tenant_is_not_ready_and_its_keys_wait()
     {
         var closed = new Uri($"http://127.0.0.1:{FreePort.Next()}/");
-        await using (var host = await StartOperatorAsync(closed))
+        await using var host = await StartOperatorAsync(closed);
+        await CreateTenantAsync();
+        await CreateKeyAsync();
+
+        await EventuallyAsync(async () => Ready((await TenantAsync())?.Status.Conditions)?.Reason == "CentralUnavailable", "Tenant Ready=False CentralUnavailable");
+        var ready = Ready((await TenantAsync())!.Status.Conditions)!;
+        Assert.Equal(ConditionStatus.False, ready.Status);
+        Assert.Contains(closed.Authority, ready.Message, StringComparison.Ordinal);
+        await EventuallyAsync(async () => Ready((await KeyAsync())?.Status.Conditions)?.Reason == "TenantNotReady", "ApiKey Ready=False TenantNotReady");
+        Assert.Empty((await _client.CoreV1.ListNamespacedSecretAsync(Ns, cancellationToken: Cancel)).Items);
+    }
+
+    [Fact]
+    public async Task When_the_central_runtime_comes_back_the_same_operator_registers_the_tenant_and_makes_the_key()
+    {
+        await central.StopAsync();
+        try
         {
+            await using var host = await StartOperatorAsync();
             await CreateTenantAsync();
             await CreateKeyAsync();
-            await EventuallyAsync(async () => Ready((await TenantAsync())?.Status.Conditions)?.Reason == "CentralUnavailable", "Tenant Ready=False CentralUnavailable");
-            var ready = Ready((await TenantAsync())!.Status.Conditions)!;
-            Assert.Equal(ConditionStatus.False, ready.Status);
-            Assert.Contains(closed.Authority, ready.Message, StringComparison.Ordinal);
-            Assert.Equal("TenantNotReady", Ready((await KeyAsync())?.Status.Conditions)?.Reason);
-        }
+            await EventuallyAsync(async () => Ready((await TenantAsync())?.Status.Conditions)?.Reason == "CentralUnavailable", "Tenant Ready=False while the central runtime is down");
 
-        await using var reachable = await StartOperatorAsync();
-        await EventuallyAsync(async () => Ready((await KeyAsync())?.Status.Conditions)?.Status == ConditionStatus.True, "ApiKey Ready once the central runtime answers");
+            await central.StartAsync();
+            await EventuallyAsync(async () => Ready((await KeyAsync())?.Status.Conditions)?.Status == ConditionStatus.True, "ApiKey Ready once the central runtime answers");
+            Assert.Equal(ConditionStatus.True, Ready((await TenantAsync())!.Status.Conditions)!.Status);
+            Assert.Equal(HttpStatusCode.OK, (await PermissionsWithAsync(await SecretKeyAsync())).Code);
+        }
+        finally
+        {
+            // The class shares the central runtime: leave it running whatever happened.
+            if (!central.IsRunning)
+            {
+                await central.StartAsync();
+            }
+        }
     }
 
     [Fact]
@@ -303,6 +335,7 @@ public sealed class CentralRegistrationTests : IAsyncLifetime
         await EventuallyAsync(async () => Ready((await KeyAsync())?.Status.Conditions)?.Reason == CentralNotConfigured.Reason, "ApiKey CentralNotConfigured");
         Assert.Null((await KeyAsync())!.Metadata.Finalizers);
         Assert.Empty((await _client.CoreV1.ListNamespacedSecretAsync(Ns, cancellationToken: Cancel)).Items);
-        Assert.Empty(_central.Requests);
+        using var unknown = await CentralTenantAsync();
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
     }
 }
