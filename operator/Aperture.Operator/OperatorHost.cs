@@ -304,6 +304,9 @@ public sealed partial class OperatorHost : IAsyncDisposable
             var apiKeys = new Controller<ApiKey>("ApiKey", apiKeyWatcher, apiKeyCache, apiKeyQueue,
                 new ApiKeyReconciler(_client, objects, centralApi, time, _options.CentralNotReadyPoll, loggers.CreateLogger("Aperture.Operator.ApiKeys")),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.ApiKeys"));
+            // The central runtime mounts the site list and cannot start without it: publish it once the Sites
+            // are known, even when there are none.
+            _ = siteWatcher.Synced.ContinueWith(_ => central.Request(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
             _ = Task.WhenAll(siteWatcher.Synced, targetWatcher.Synced, alertWatcher.Synced, serverWatcher.Synced, statefulSetWatcher.Synced, tenantWatcher.Synced, apiKeyWatcher.Synced)
                 .ContinueWith(_ => _synced = true, TaskScheduler.Default);
             await Task.WhenAll(
