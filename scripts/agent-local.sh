@@ -32,6 +32,22 @@ if [[ -z "$server_token" ]]; then
   echo "aperture: agent: registering this host with the runtime failed (see $DATA/logs/agent.log); host samples are collected but not exported"
 fi
 
+# An ingestion key of tenant default from the central runtime, made once and kept: the agent pushes profiles
+# and job events with it (it may write and read nothing).
+KEY_FILE="$AGENT_DIR/ingestion-key"
+if [[ ! -s "$KEY_FILE" ]]; then
+  key_json="$(curl -sf -X POST "http://127.0.0.1:$CENTRAL_PORT/api/v1/apikeys" \
+    -H "Authorization: Bearer $APERTURE_AUTH_TOKEN" -H "Content-Type: application/json" \
+    -d "{\"name\": \"make run agent on $(hostname)\", \"scope\": \"ingestion\", \"rate_limit_rps\": 1000}" || true)"
+  ingestion_key="$(sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p' <<<"$key_json")"
+  if [[ -n "$ingestion_key" ]]; then
+    (umask 077; printf '%s' "$ingestion_key" >"$KEY_FILE")
+  else
+    echo "aperture: agent: the central runtime gave no ingestion key (see $DATA/logs/central.log); profiles are not pushed"
+  fi
+fi
+ingestion_key="$(cat "$KEY_FILE" 2>/dev/null || true)"
+
 cat >"$AGENT_DIR/agent.yaml" <<YAML
 # Written by scripts/agent-local.sh for 'make run'; edit and POST /admin/reload (or just save: the agent watches it).
 agent:
@@ -44,7 +60,7 @@ collectors:
 profiling:
   interval_seconds: 10
 export:
-  aggregator: {endpoint: "http://127.0.0.1:$GRPC_PORT"}
+  aggregator: {endpoint: "http://127.0.0.1:$GRPC_PORT", token: "$ingestion_key"}
   servers: {endpoint: "http://127.0.0.1:$HTTP_PORT", server_slug: "$SERVER_SLUG"}
   jobs: {endpoint: "http://127.0.0.1:$JOBS_PORT"}
 spool:
@@ -54,6 +70,7 @@ sidecar:
   listen: "127.0.0.1:$SIDECAR_PORT"
 YAML
 
-APERTURE_AGENT_EXPORT_SERVERS_TOKEN="$server_token" dotnet "$BIN_AGENT" --config "$AGENT_DIR/agent.yaml" >>"$DATA/logs/agent.log" 2>&1 &
+# The agent's own API stays open on loopback: APERTURE_AUTH_TOKEN is the runtimes' admin token, not the agent's.
+APERTURE_AUTH_TOKEN="" APERTURE_AGENT_EXPORT_SERVERS_TOKEN="$server_token" dotnet "$BIN_AGENT" --config "$AGENT_DIR/agent.yaml" >>"$DATA/logs/agent.log" 2>&1 &
 pids+=($!)
 wait_for agent 60 curl -sf "http://127.0.0.1:$AGENT_PORT/healthz"

@@ -37,6 +37,9 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
 
     public string Database { get; } = "aperture_test";
 
+    /// <summary>Every line the runtime logged (with its exception), for tests that look for what must never be logged.</summary>
+    public CapturedLogs Logs { get; } = new();
+
     private string _role = RuntimeOptions.AggregatorRole;
     private string[] _extraArgs = [];
 
@@ -76,7 +79,7 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
         HttpPort = FreePort.Next();
         GrpcPort = FreePort.Next();
         JobsPort = FreePort.Next();
-        App = RuntimeApplication.Build(Arguments(role, extraArgs));
+        App = RuntimeApplication.Build(Arguments(role, extraArgs), Logs.AddTo);
         await App.StartAsync();
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}/"), Timeout = TimeSpan.FromSeconds(30) };
         JobsHttp = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{JobsPort}/"), Timeout = TimeSpan.FromSeconds(30) };
@@ -110,7 +113,7 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
     /// <summary>Starts a new runtime over the same ClickHouse and Redis and waits until it is ready.</summary>
     public async Task StartRuntimeAsync()
     {
-        App = RuntimeApplication.Build(Arguments(_role, _extraArgs));
+        App = RuntimeApplication.Build(Arguments(_role, _extraArgs), Logs.AddTo);
         await App.StartAsync();
         await WaitReadyAsync();
     }

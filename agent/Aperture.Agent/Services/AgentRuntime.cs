@@ -151,8 +151,11 @@ public sealed partial class AgentRuntime : IDisposable
     private HttpTarget? JobsTarget()
     {
         var jobs = Config.Current.Export.Jobs;
+        // The site's jobs API takes the credential the agent pushes profiles with (an ingestion key, say).
+        var token = Config.Current.Export.Aggregator.Token;
+        var headers = token.Length > 0 ? new Dictionary<string, string> { ["Authorization"] = $"Bearer {token}" } : new Dictionary<string, string>();
         return jobs.Endpoint.Length == 0 ? null
-            : new HttpTarget(new Uri(new Uri(jobs.Endpoint.TrimEnd('/') + "/"), "v1/ingest/events"), new Dictionary<string, string>(), TimeSpan.FromSeconds(jobs.TimeoutSeconds));
+            : new HttpTarget(new Uri(new Uri(jobs.Endpoint.TrimEnd('/') + "/"), "v1/ingest/events"), headers, TimeSpan.FromSeconds(jobs.TimeoutSeconds));
     }
 
     /// <summary>

@@ -21,12 +21,15 @@ public sealed partial class AlertEvaluationService(
         {
             try
             {
-                var evaluation = await evaluator.EvaluateAsync();
-                var started = await rules.TransitionsAsync(evaluation.Fired);
-                await rules.RecordAsync(started);
-                foreach (var alert in started)
+                foreach (var tenant in await rules.TenantsAsync())
                 {
-                    LogFired(alert.RuleId, alert.Severity, alert.Message);
+                    var evaluation = await evaluator.EvaluateAsync(tenant);
+                    var started = await rules.TransitionsAsync(tenant, evaluation.Fired);
+                    await rules.RecordAsync(tenant, started);
+                    foreach (var alert in started)
+                    {
+                        LogFired(tenant, alert.RuleId, alert.Severity, alert.Message);
+                    }
                 }
             }
             catch (StackExchange.Redis.RedisException e)
@@ -36,8 +39,8 @@ public sealed partial class AlertEvaluationService(
         }
     }
 
-    [LoggerMessage(EventId = 600, Level = LogLevel.Warning, Message = "Alert {RuleId} ({Severity}) fired: {Message}")]
-    private partial void LogFired(string ruleId, string severity, string message);
+    [LoggerMessage(EventId = 600, Level = LogLevel.Warning, Message = "Alert {RuleId} of tenant {Tenant} ({Severity}) fired: {Message}")]
+    private partial void LogFired(string tenant, string ruleId, string severity, string message);
 
     [LoggerMessage(EventId = 601, Level = LogLevel.Warning, Message = "Alert evaluation skipped, Redis did not answer: {Reason}")]
     private partial void LogEvaluationFailed(string reason);

@@ -15,12 +15,13 @@ public sealed class AlertEvaluator(AlertRuleStore rules, ProfileBuffer buffer, A
         ["event_throughput"] = stats.EventThroughput,
     };
 
-    public async Task<EvaluationJson> EvaluateAsync()
+    /// <summary>The tenant's rules; the metrics are the aggregator's own, which every tenant's rules watch.</summary>
+    public async Task<EvaluationJson> EvaluateAsync(string tenant)
     {
         var snapshot = Snapshot();
         var now = time.GetUtcNow().ToUnixTimeSeconds();
         var fired = new List<FiredAlert>();
-        foreach (var rule in await rules.ListAsync())
+        foreach (var rule in await rules.ListAsync(tenant))
         {
             if (!rule.Enabled || !snapshot.TryGetValue(rule.Metric, out var value) || !AlertVocabulary.Holds(rule.Operator, value, rule.Threshold))
             {

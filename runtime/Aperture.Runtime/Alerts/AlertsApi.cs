@@ -12,14 +12,14 @@ public static class AlertsApi
 
     public static IEndpointRouteBuilder MapAlertsApi(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/api/alerts", async (AlertRuleStore rules) => Results.Json(new { rules = await rules.ListAsync() }))
+        routes.MapGet("/api/alerts", async (HttpContext context, AlertRuleStore rules) => Results.Json(new { rules = await rules.ListAsync(context.Principal().Tenant) }))
             .Requires(Permission.Read);
 
         routes.MapPost("/api/alerts", async (HttpRequest request, AlertRuleStore rules, CancellationToken cancellationToken) =>
         {
             var body = await RequestBody.ReadJsonAsync(request, new CreateAlertJson(null, null, null, null, null), cancellationToken);
             body.Validate();
-            var rule = await rules.CreateAsync(body);
+            var rule = await rules.CreateAsync(request.HttpContext.Principal().Tenant, body);
             return Results.Json(new { id = rule.Id }, statusCode: StatusCodes.Status201Created);
         }).Requires(Permission.Write);
 
@@ -31,24 +31,25 @@ public static class AlertsApi
                 throw new InvalidRequestException("limit", "limit must be at least 1");
             }
 
-            return Results.Json(new { history = await rules.HistoryAsync(Math.Min(limit, MaxHistory)) });
+            return Results.Json(new { history = await rules.HistoryAsync(request.HttpContext.Principal().Tenant, Math.Min(limit, MaxHistory)) });
         }).Requires(Permission.Read);
 
-        routes.MapPost("/api/alerts/evaluate", async (AlertEvaluator evaluator, AlertRuleStore rules) =>
+        routes.MapPost("/api/alerts/evaluate", async (HttpContext context, AlertEvaluator evaluator, AlertRuleStore rules) =>
         {
-            var evaluation = await evaluator.EvaluateAsync();
-            await rules.RecordAsync(evaluation.Fired);
+            var tenant = context.Principal().Tenant;
+            var evaluation = await evaluator.EvaluateAsync(tenant);
+            await rules.RecordAsync(tenant, evaluation.Fired);
             return Results.Json(evaluation);
         }).Requires(Permission.Write);
 
-        routes.MapDelete("/api/alerts/{id}", async (string id, AlertRuleStore rules) =>
-            await rules.DeleteAsync(id)
+        routes.MapDelete("/api/alerts/{id}", async (string id, HttpContext context, AlertRuleStore rules) =>
+            await rules.DeleteAsync(context.Principal().Tenant, id)
                 ? Results.Json(new { id, deleted = true })
                 : NotFound(id))
             .Requires(Permission.Write);
 
-        routes.MapPost("/api/alerts/{id}/toggle", async (string id, AlertRuleStore rules) =>
-            await rules.ToggleAsync(id) is { } rule
+        routes.MapPost("/api/alerts/{id}/toggle", async (string id, HttpContext context, AlertRuleStore rules) =>
+            await rules.ToggleAsync(context.Principal().Tenant, id) is { } rule
                 ? Results.Json(new { id = rule.Id, enabled = rule.Enabled })
                 : NotFound(id))
             .Requires(Permission.Write);

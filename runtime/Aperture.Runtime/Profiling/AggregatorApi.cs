@@ -19,8 +19,9 @@ public static class AggregatorApi
     {
         // Beyond the spec: the Push RPC over plain HTTP, for agents behind proxies that do not pass
         // HTTP/2. The body is a PushRequest in protobuf (application/x-protobuf) or its JSON mapping.
-        routes.MapPost("/api/push", async (HttpRequest request, PushIngestor ingestor, CancellationToken cancellationToken) =>
+        routes.MapPost("/api/push", async (HttpContext context, PushIngestor ingestor, CancellationToken cancellationToken) =>
         {
+            var request = context.Request;
             using var body = new MemoryStream();
             await request.Body.CopyToAsync(body, cancellationToken);
             var push = body.GetBuffer().AsMemory(0, (int)body.Length);
@@ -36,7 +37,7 @@ public static class AggregatorApi
                 }
             }
 
-            var response = await ingestor.PushAsync(push, cancellationToken);
+            var response = await ingestor.PushAsync(push, context.Principal().Tenant, cancellationToken);
             return Results.Text(PushFormatter.Format(response), "application/json",
                 statusCode: response.Accepted ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         }).Requires(Permission.Ingest);
@@ -44,7 +45,7 @@ public static class AggregatorApi
         routes.MapPost("/api/aggregate", async (HttpRequest request, ProfileQueries queries, CancellationToken cancellationToken) =>
         {
             var body = await RequestBody.ReadJsonAsync(request, new AggregateRequestJson(null, null, null, null, null, null), cancellationToken);
-            var query = ProfilingRequests.ToQuery(body.AgentId, body.TimeStartNs, body.TimeEndNs, body.Limit, body.EventType);
+            var query = ProfilingRequests.ToQuery(request.HttpContext.Principal().Tenant, body.AgentId, body.TimeStartNs, body.TimeEndNs, body.Limit, body.EventType);
             var aggregate = await queries.AggregateAsync(query, body.Source, cancellationToken);
             return Results.Json(AggregateResponseJson.From(aggregate));
         }).Requires(Permission.Read);
@@ -58,7 +59,7 @@ public static class AggregatorApi
                 return Results.Json(new DiffResponseJson(string.Empty, "differential profiling requires ClickHouse storage, which is disabled on this aggregator"));
             }
 
-            return Results.Json(new DiffResponseJson(await queries.DiffAsync(windows, cancellationToken), string.Empty));
+            return Results.Json(new DiffResponseJson(await queries.DiffAsync(request.HttpContext.Principal().Tenant, windows, cancellationToken), string.Empty));
         }).Requires(Permission.Read);
 
         routes.MapGet("/api/batches", async (HttpRequest request, ProfileQueries queries, CancellationToken cancellationToken) =>
@@ -69,7 +70,7 @@ public static class AggregatorApi
                 throw new InvalidRequestException("limit", "limit must be at least 1");
             }
 
-            var batches = await queries.RecentBatchesAsync(RequestBody.OptionalString(request, "agent_id"), Math.Min(limit, MaxBatchList), cancellationToken);
+            var batches = await queries.RecentBatchesAsync(request.HttpContext.Principal().Tenant, RequestBody.OptionalString(request, "agent_id"), Math.Min(limit, MaxBatchList), cancellationToken);
             return Results.Json(new BatchesResponseJson([.. batches.Select(b => new BatchJson(b.AgentId, b.Sequence, b.EventCount, b.ReceivedAtNs))], string.Empty));
         }).Requires(Permission.Read);
 
@@ -118,6 +119,7 @@ public static class AggregatorApi
 
     private static ProfileQuery ExportQuery(HttpRequest request, EventKind? defaultKind) =>
         ProfilingRequests.ToQuery(
+            request.HttpContext.Principal().Tenant,
             RequestBody.OptionalString(request, "agent_id"),
             RequestBody.OptionalLong(request, "time_start_ns"),
             RequestBody.OptionalLong(request, "time_end_ns"),

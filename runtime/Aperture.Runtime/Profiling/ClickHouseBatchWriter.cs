@@ -17,6 +17,7 @@ public sealed partial class ClickHouseBatchWriter(
     ProfileBuffer buffer,
     PushClaims claims,
     AggregatorStats stats,
+    TenantUsage usage,
     IOptions<ProfilingOptions> options,
     TimeProvider time,
     ILogger<ClickHouseBatchWriter> logger) : BackgroundService
@@ -91,6 +92,11 @@ public sealed partial class ClickHouseBatchWriter(
         stats.FlushSucceeded(rows, Stopwatch.GetElapsedTime(started));
         buffer.MarkFlushed(pending);
         await MarkStoredAsync(pending);
+        foreach (var tenant in pending.GroupBy(b => b.Tenant, StringComparer.Ordinal))
+        {
+            await usage.AddAsync(tenant.Key, tenant.Sum(b => (long)b.Events.Length));
+        }
+
         AggregatorMetrics.BufferBatches.Set(buffer.Count);
     }
 

@@ -250,8 +250,10 @@ public sealed class ProfileBatch
         long receivedAtNs,
         long samplePeriodNs,
         ImmutableArray<ProfileEvent> events,
-        IReadOnlyDictionary<ulong, CallStack> stacks)
+        IReadOnlyDictionary<ulong, CallStack> stacks,
+        string tenant = Platform.Tenants.Default)
     {
+        Tenant = tenant;
         AgentId = agentId;
         Sequence = sequence;
         ReceivedAtNs = receivedAtNs;
@@ -262,6 +264,9 @@ public sealed class ProfileBatch
         MaxTimestampNs = events.IsEmpty ? 0 : events.Max(e => e.TimestampNs);
         SampleCount = events.Aggregate(0UL, (sum, e) => sum + e.Count);
     }
+
+    /// <summary>The tenant of the credential that pushed it.</summary>
+    public string Tenant { get; }
 
     public string AgentId { get; }
 
@@ -286,8 +291,8 @@ public sealed class ProfileBatch
         !Events.IsEmpty && (startNs is null || MaxTimestampNs >= startNs) && (endNs is null || MinTimestampNs < endNs);
 }
 
-/// <summary>What an aggregation reads: filters, and at most <see cref="Limit"/> of the most recent batches.</summary>
-public sealed record ProfileQuery(string? AgentId, long? StartNs, long? EndNs, EventKind? Kind, int Limit)
+/// <summary>What an aggregation reads: one tenant's batches, filters, and at most <see cref="Limit"/> of the most recent.</summary>
+public sealed record ProfileQuery(string? AgentId, long? StartNs, long? EndNs, EventKind? Kind, int Limit, string Tenant = Platform.Tenants.Default)
 {
     public const int MaxLimit = 100;
 
@@ -295,6 +300,6 @@ public sealed record ProfileQuery(string? AgentId, long? StartNs, long? EndNs, E
         (Kind is null || e.Kind == Kind) && (StartNs is null || e.TimestampNs >= StartNs) && (EndNs is null || e.TimestampNs < EndNs);
 
     public bool Selects(ProfileBatch batch) =>
-        (AgentId is null || batch.AgentId == AgentId) && batch.Overlaps(StartNs, EndNs)
+        batch.Tenant == Tenant && (AgentId is null || batch.AgentId == AgentId) && batch.Overlaps(StartNs, EndNs)
         && (Kind is null || batch.Events.Any(e => e.Kind == Kind));
 }

@@ -45,7 +45,7 @@ public sealed class ProfileQueries(ProfileBuffer buffer, ProfileStore store, IOp
         buffer.NewestFirst()
             .Where(query.Selects)
             .Take(query.Limit)
-            .Select(b => new ProfileBatch(b.AgentId, b.Sequence, b.ReceivedAtNs, b.SamplePeriodNs, [.. b.Events.Where(e => query.Includes(e))], b.Stacks))
+            .Select(b => new ProfileBatch(b.AgentId, b.Sequence, b.ReceivedAtNs, b.SamplePeriodNs, [.. b.Events.Where(e => query.Includes(e))], b.Stacks, b.Tenant))
             .ToList();
 
     public Task<IReadOnlyList<ProfileBatch>> QueryStorageAsync(ProfileQuery query, CancellationToken cancellationToken)
@@ -59,13 +59,13 @@ public sealed class ProfileQueries(ProfileBuffer buffer, ProfileStore store, IOp
     }
 
     /// <summary>Recent batches: those still in the buffer and those in storage, newest first.</summary>
-    public async Task<IReadOnlyList<BatchSummary>> RecentBatchesAsync(string? agentId, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<BatchSummary>> RecentBatchesAsync(string tenant, string? agentId, int limit, CancellationToken cancellationToken)
     {
         var fromBuffer = buffer.NewestFirst()
-            .Where(b => agentId is null || b.AgentId == agentId)
+            .Where(b => b.Tenant == tenant && (agentId is null || b.AgentId == agentId))
             .Take(limit)
             .Select(b => new BatchSummary(b.AgentId, b.Sequence, (uint)b.Events.Length, b.ReceivedAtNs));
-        var fromStorage = StorageEnabled ? await store.RecentBatchesAsync(agentId, limit, cancellationToken) : [];
+        var fromStorage = StorageEnabled ? await store.RecentBatchesAsync(tenant, agentId, limit, cancellationToken) : [];
         return fromBuffer.Concat(fromStorage)
             .DistinctBy(b => (b.AgentId, b.Sequence))
             .OrderByDescending(b => b.ReceivedAtNs)
@@ -74,10 +74,10 @@ public sealed class ProfileQueries(ProfileBuffer buffer, ProfileStore store, IOp
     }
 
     /// <summary>The two windows' per-stack totals and their difference, as the spec's result_json.</summary>
-    public async Task<string> DiffAsync(DiffWindows windows, CancellationToken cancellationToken)
+    public async Task<string> DiffAsync(string tenant, DiffWindows windows, CancellationToken cancellationToken)
     {
-        var baseline = await store.WindowAsync(windows.BaselineAgentId, windows.BaselineStartNs, windows.BaselineEndNs, windows.Kind, cancellationToken);
-        var comparison = await store.WindowAsync(windows.ComparisonAgentId, windows.ComparisonStartNs, windows.ComparisonEndNs, windows.Kind, cancellationToken);
+        var baseline = await store.WindowAsync(tenant, windows.BaselineAgentId, windows.BaselineStartNs, windows.BaselineEndNs, windows.Kind, cancellationToken);
+        var comparison = await store.WindowAsync(tenant, windows.ComparisonAgentId, windows.ComparisonStartNs, windows.ComparisonEndNs, windows.Kind, cancellationToken);
         var diff = ProfileDiff.Compute(baseline, comparison, windows.MaxStacks);
         return JsonSerializer.Serialize(new DiffResultJson(
             diff.BaselineTotal,

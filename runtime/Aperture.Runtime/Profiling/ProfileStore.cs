@@ -15,7 +15,7 @@ public sealed record BatchSummary(string AgentId, ulong Sequence, uint EventCoun
 /// Profiling data in ClickHouse: writes batches (stacks once, samples, the batch row) and answers
 /// the aggregator's reads with the same selection rules as the in-memory buffer.
 /// </summary>
-public sealed class ProfileStore(ClickHouseClient client, string database, string tenant = Tenants.Default)
+public sealed class ProfileStore(ClickHouseClient client, string database)
 {
     private const int KnownStacksLimit = 1_000_000;
     private const int CachedStacksLimit = 200_000;
@@ -26,8 +26,11 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
     private static readonly string[] BatchColumns =
         ["tenant", "agent_id", "sequence", "received_at_ns", "event_count", "sample_count", "min_ts_ns", "max_ts_ns", "kinds", "sample_period_ns"];
 
-    // Stacks this process has written: most stacks recur, and writing them again is wasted work.
-    private readonly ConcurrentDictionary<ulong, byte> _knownStacks = new();
+    // Stacks this process has written, per tenant (a stack is stored once per tenant that has it): most stacks
+    // recur, and writing them again is wasted work.
+    private readonly ConcurrentDictionary<(string Tenant, ulong Id), byte> _knownStacks = new();
+
+    // Read back for any tenant: a stack id is the hash of its frames, so an id names the same frames in every tenant.
     private readonly ConcurrentDictionary<ulong, CallStack> _stackCache = new();
     private RowBinaryWriter? _samplesBuffer;
 
@@ -72,21 +75,21 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
     /// </summary>
     public async Task WriteAsync(IReadOnlyList<ProfileBatch> batches, string flushToken, CancellationToken cancellationToken)
     {
-        var newStacks = new Dictionary<ulong, CallStack>();
+        var newStacks = new Dictionary<(string Tenant, ulong Id), CallStack>();
         // One flush at a time reuses the last flush's buffer (tens of MB, which would be a large-object
         // allocation per flush); a flush that overlaps another gets its own.
         var samples = Interlocked.Exchange(ref _samplesBuffer, null) ?? new RowBinaryWriter(batches.Sum(b => b.Events.Length) * 96 + 1024);
         samples.Reset();
         var sampleRows = 0;
-        var encodedTenant = RowBinaryWriter.EncodeString(tenant);
         foreach (var batch in batches)
         {
+            var encodedTenant = RowBinaryWriter.EncodeString(batch.Tenant);
             var encodedAgent = RowBinaryWriter.EncodeString(batch.AgentId);
             foreach (var (id, stack) in batch.Stacks)
             {
-                if (!_knownStacks.ContainsKey(id))
+                if (!_knownStacks.ContainsKey((batch.Tenant, id)))
                 {
-                    newStacks.TryAdd(id, stack);
+                    newStacks.TryAdd((batch.Tenant, id), stack);
                 }
             }
 
@@ -111,9 +114,9 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
         if (newStacks.Count > 0)
         {
             var stacks = new RowBinaryWriter();
-            foreach (var stack in newStacks.Values)
+            foreach (var ((stackTenant, _), stack) in newStacks)
             {
-                stacks.WriteString(tenant);
+                stacks.WriteString(stackTenant);
                 stacks.WriteUInt64(stack.Id);
                 stacks.ArrayLength(stack.Frames.Length);
                 foreach (var frame in stack.Frames)
@@ -152,7 +155,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
         var batchRows = new RowBinaryWriter();
         foreach (var b in batches)
         {
-            batchRows.WriteString(tenant);
+            batchRows.WriteString(b.Tenant);
             batchRows.WriteString(b.AgentId);
             batchRows.WriteUInt64(b.Sequence);
             batchRows.WriteInt64(b.ReceivedAtNs);
@@ -171,9 +174,9 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
             _knownStacks.Clear();
         }
 
-        foreach (var id in newStacks.Keys)
+        foreach (var key in newStacks.Keys)
         {
-            _knownStacks.TryAdd(id, 0);
+            _knownStacks.TryAdd(key, 0);
         }
     }
 
@@ -198,7 +201,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
     private async Task<(List<SelectedBatch> Batches, int Skipped)> SelectBatchesAsync(ProfileQuery query, CancellationToken cancellationToken)
     {
         var parameters = new ClickHouseParameterCollection();
-        parameters.AddParameter("tenant", tenant);
+        parameters.AddParameter("tenant", query.Tenant);
         parameters.AddParameter("limit", (ulong)query.Limit);
         var where = new List<string> { "tenant = {tenant:String}", "event_count > 0" };
         if (query.AgentId is not null)
@@ -278,7 +281,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
         var accumulators = EventKinds.All.ToDictionary(k => k, k => new KindAccumulator(k));
         if (batches.Count > 0)
         {
-            var parameters = BatchParameters(tenant, batches, query, out var where);
+            var parameters = BatchParameters(query.Tenant, batches, query, out var where);
             var sql = $"""
                 SELECT toUInt8(event_type), stack_id, sum(count), sum(value), min(ts_ns), max(ts_ns), max(sample_period_ns)
                 FROM {Table("profile_samples")}
@@ -295,7 +298,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
                 }
             }
 
-            var stacks = await LoadStacksAsync(rows.Select(r => r.StackId).Distinct().ToList(), cancellationToken);
+            var stacks = await LoadStacksAsync(query.Tenant, rows.Select(r => r.StackId).Distinct().ToList(), cancellationToken);
             foreach (var row in rows)
             {
                 accumulators[row.Kind].Add(stacks[row.StackId], row.Count, row.Value, row.Min, row.Max, row.Period);
@@ -315,7 +318,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
             return [];
         }
 
-        var parameters = BatchParameters(tenant, selected, query, out var where);
+        var parameters = BatchParameters(query.Tenant, selected, query, out var where);
         var events = new Dictionary<(string, ulong), (List<ProfileEvent> Events, long Period)>();
         var sql = $"""
             SELECT toString(agent_id), sequence, toUInt8(event_type), ts_ns, stack_id, count, value, toString(detail), pid, tid, sample_period_ns
@@ -345,17 +348,17 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
             }
         }
 
-        var stacks = await LoadStacksAsync(events.Values.SelectMany(v => v.Events).Select(e => e.StackId).Distinct().ToList(), cancellationToken);
+        var stacks = await LoadStacksAsync(query.Tenant, events.Values.SelectMany(v => v.Events).Select(e => e.StackId).Distinct().ToList(), cancellationToken);
         return selected.Select(b =>
         {
             var (list, period) = events.GetValueOrDefault((b.AgentId, b.Sequence), ([], 0));
             return new ProfileBatch(b.AgentId, b.Sequence, b.ReceivedAtNs, period, [.. list],
-                list.Select(e => e.StackId).Distinct().ToDictionary(id => id, id => stacks[id]));
+                list.Select(e => e.StackId).Distinct().ToDictionary(id => id, id => stacks[id]), query.Tenant);
         }).ToList();
     }
 
     /// <summary>Per-stack totals of one kind in a time window (the sides of a diff).</summary>
-    public async Task<KindProfile> WindowAsync(string? agentId, long startNs, long endNs, EventKind kind, CancellationToken cancellationToken)
+    public async Task<KindProfile> WindowAsync(string tenant, string? agentId, long startNs, long endNs, EventKind kind, CancellationToken cancellationToken)
     {
         var parameters = new ClickHouseParameterCollection();
         parameters.AddParameter("tenant", tenant);
@@ -385,7 +388,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
             }
         }
 
-        var stacks = await LoadStacksAsync(rows.Select(r => r.StackId).ToList(), cancellationToken);
+        var stacks = await LoadStacksAsync(tenant, rows.Select(r => r.StackId).ToList(), cancellationToken);
         var accumulator = new KindAccumulator(kind);
         foreach (var row in rows)
         {
@@ -396,7 +399,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
     }
 
     /// <summary>The most recently received batches (GET /api/batches).</summary>
-    public async Task<IReadOnlyList<BatchSummary>> RecentBatchesAsync(string? agentId, int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<BatchSummary>> RecentBatchesAsync(string tenant, string? agentId, int limit, CancellationToken cancellationToken)
     {
         var parameters = new ClickHouseParameterCollection();
         parameters.AddParameter("tenant", tenant);
@@ -422,7 +425,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database, strin
         return result;
     }
 
-    private async Task<Dictionary<ulong, CallStack>> LoadStacksAsync(List<ulong> ids, CancellationToken cancellationToken)
+    private async Task<Dictionary<ulong, CallStack>> LoadStacksAsync(string tenant, List<ulong> ids, CancellationToken cancellationToken)
     {
         var found = new Dictionary<ulong, CallStack>(ids.Count);
         var missing = new List<ulong>();

@@ -5,7 +5,7 @@ namespace Aperture.Runtime.Profiling;
 /// <summary>Turns the fields of an HTTP or gRPC request into a validated query, the same way for both.</summary>
 public static class ProfilingRequests
 {
-    public static ProfileQuery ToQuery(string? agentId, long? startNs, long? endNs, int? limit, string? eventType, EventKind? defaultKind = null)
+    public static ProfileQuery ToQuery(string tenant, string? agentId, long? startNs, long? endNs, int? limit, string? eventType, EventKind? defaultKind = null)
     {
         if (startNs < 0)
         {
@@ -32,7 +32,8 @@ public static class ProfilingRequests
             startNs,
             endNs,
             ParseKind(eventType, "event_type") ?? defaultKind,
-            limit is null or 0 ? ProfileQuery.MaxLimit : Math.Min(limit.Value, ProfileQuery.MaxLimit));
+            limit is null or 0 ? ProfileQuery.MaxLimit : Math.Min(limit.Value, ProfileQuery.MaxLimit),
+            tenant);
     }
 
     public static EventKind? ParseKind(string? eventType, string field) =>

@@ -14,15 +14,17 @@ namespace Aperture.Runtime.Profiling;
 public sealed partial class PushClaims(IConnectionMultiplexer redis, IOptions<ProfilingOptions> options, ILogger<PushClaims> logger)
 {
     private const string Stored = "s";
-    private static readonly string Prefix = $"aperture:{Tenants.Default}";
+    // Heartbeats are the aggregators' own, not a tenant's; the key is the one they always had.
+    private static readonly string InstancePrefix = $"aperture:{Tenants.Default}";
 
     public string InstanceId { get; } = Guid.NewGuid().ToString("N");
 
     private string Pending => $"p:{InstanceId}";
 
-    private static RedisKey BatchKey(string agentId, ulong sequence) => $"{Prefix}:push:{agentId}:{sequence}";
+    /// <summary>A batch is named by tenant, agent and sequence: agents of two tenants may share ids.</summary>
+    private static RedisKey BatchKey(string tenant, string agentId, ulong sequence) => $"aperture:{tenant}:push:{agentId}:{sequence}";
 
-    private static RedisKey HeartbeatKey(string instance) => $"{Prefix}:aggregators:{instance}";
+    private static RedisKey HeartbeatKey(string instance) => $"{InstancePrefix}:aggregators:{instance}";
 
     public enum Outcome
     {
@@ -31,10 +33,10 @@ public sealed partial class PushClaims(IConnectionMultiplexer redis, IOptions<Pr
     }
 
     /// <summary>Claims the batch for this instance, unless it is stored or held by a live aggregator.</summary>
-    public async Task<Outcome> ClaimAsync(string agentId, ulong sequence, CancellationToken cancellationToken)
+    public async Task<Outcome> ClaimAsync(string tenant, string agentId, ulong sequence, CancellationToken cancellationToken)
     {
         var db = redis.GetDatabase();
-        var key = BatchKey(agentId, sequence);
+        var key = BatchKey(tenant, agentId, sequence);
         var window = options.Value.IdempotencyWindow;
         if (await db.StringSetAsync(key, Pending, window, When.NotExists).WaitAsync(cancellationToken))
         {
@@ -68,13 +70,13 @@ public sealed partial class PushClaims(IConnectionMultiplexer redis, IOptions<Pr
     }
 
     /// <summary>Gives a claim up, so that the agent's retry of a refused batch is taken.</summary>
-    public Task ReleaseAsync(string agentId, ulong sequence) => redis.GetDatabase().KeyDeleteAsync(BatchKey(agentId, sequence));
+    public Task ReleaseAsync(string tenant, string agentId, ulong sequence) => redis.GetDatabase().KeyDeleteAsync(BatchKey(tenant, agentId, sequence));
 
     /// <summary>The batches are in ClickHouse: a replay of any of them is a duplicate from now on.</summary>
     public async Task MarkStoredAsync(IReadOnlyList<ProfileBatch> batches)
     {
         var batch = redis.GetDatabase().CreateBatch();
-        var writes = batches.Select(b => batch.StringSetAsync(BatchKey(b.AgentId, b.Sequence), Stored, options.Value.IdempotencyWindow)).ToList();
+        var writes = batches.Select(b => batch.StringSetAsync(BatchKey(b.Tenant, b.AgentId, b.Sequence), Stored, options.Value.IdempotencyWindow)).ToList();
         batch.Execute();
         await Task.WhenAll(writes);
     }

@@ -27,13 +27,14 @@ public sealed partial class PushIngestor(
 {
     private long _lastReceivedNs;
 
-    public async Task<PushResponse> PushAsync(ReadOnlyMemory<byte> request, CancellationToken cancellationToken)
+    /// <param name="tenant">The tenant of the credential that pushed: the batch is that tenant's.</param>
+    public async Task<PushResponse> PushAsync(ReadOnlyMemory<byte> request, string tenant, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var batch = PushRequestReader.Read(request.Span, options.Value, NextReceivedNs(), stacksHeld);
-            if (await claims.ClaimAsync(batch.AgentId, batch.Sequence, cancellationToken) == PushClaims.Outcome.Duplicate)
+            var batch = PushRequestReader.Read(request.Span, options.Value, NextReceivedNs(), stacksHeld, tenant);
+            if (await claims.ClaimAsync(batch.Tenant, batch.AgentId, batch.Sequence, cancellationToken) == PushClaims.Outcome.Duplicate)
             {
                 stats.PushSucceeded(0);
                 return new PushResponse { Accepted = true, Duplicate = true };
@@ -42,7 +43,7 @@ public sealed partial class PushIngestor(
             if (buffer.TryAdd(batch) == BufferAddResult.Full)
             {
                 // Forget the claim, so that the agent's retry of this batch is taken, not called a replay.
-                await claims.ReleaseAsync(batch.AgentId, batch.Sequence);
+                await claims.ReleaseAsync(batch.Tenant, batch.AgentId, batch.Sequence);
                 stats.Dropped();
                 stats.PushFailed();
                 LogDropped(batch.AgentId, batch.Sequence, buffer.Capacity);

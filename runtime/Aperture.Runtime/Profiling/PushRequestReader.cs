@@ -46,7 +46,7 @@ public static class PushRequestReader
     private const uint EventSyscallTag = (10 << 3) | 2;
     private const uint EventStackIndexTag = 11 << 3;
 
-    public static ProfileBatch Read(ReadOnlySpan<byte> payload, ProfilingOptions limits, long receivedAtNs, StackInterner stacksHeld)
+    public static ProfileBatch Read(ReadOnlySpan<byte> payload, ProfilingOptions limits, long receivedAtNs, StackInterner stacksHeld, string tenant = Tenants.Default)
     {
         var agentId = default(Slice);
         ulong sequence = 0;
@@ -121,7 +121,7 @@ public static class PushRequestReader
             built.Add(ReadEvent(payload, events[i], i, table, ref context, stacks));
         }
 
-        return new ProfileBatch(agent, sequence, receivedAtNs, (long)samplePeriodNs, built.MoveToImmutable(), stacks);
+        return new ProfileBatch(agent, sequence, receivedAtNs, (long)samplePeriodNs, built.MoveToImmutable(), stacks, tenant);
     }
 
     private static ProfileEvent ReadEvent(

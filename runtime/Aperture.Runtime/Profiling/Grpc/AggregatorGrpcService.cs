@@ -1,5 +1,5 @@
 using Aperture.Contracts.Grpc;
-using Aperture.Runtime.Profiling;
+using Aperture.Runtime.Access;
 using Aperture.Runtime.Platform;
 using Grpc.Core;
 using ProtoStack = Aperture.Contracts.Grpc.Stack;
@@ -13,13 +13,13 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
     {
         using (request)
         {
-            return await ingestor.PushAsync(request.Memory, context.CancellationToken);
+            return await ingestor.PushAsync(request.Memory, Tenant(context), context.CancellationToken);
         }
     }
 
     public Task<QueryResponse> Query(QueryRequest request, ServerCallContext context)
     {
-        var query = ToQuery(request.AgentId, request.TimeStartNs, request.TimeEndNs, request.Limit, request.EventType);
+        var query = ToQuery(Tenant(context), request.AgentId, request.TimeStartNs, request.TimeEndNs, request.Limit, request.EventType);
         var response = new QueryResponse();
         response.Batches.AddRange(queries.QueryBuffer(query).Select(ToProto));
         return Task.FromResult(response);
@@ -27,7 +27,7 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
 
     public async Task<QueryResponse> QueryStorage(QueryStorageRequest request, ServerCallContext context)
     {
-        var query = ToQuery(request.AgentId, request.TimeStartNs, request.TimeEndNs, request.Limit, request.EventType);
+        var query = ToQuery(Tenant(context), request.AgentId, request.TimeStartNs, request.TimeEndNs, request.Limit, request.EventType);
         var response = new QueryResponse();
         response.Batches.AddRange((await queries.QueryStorageAsync(query, context.CancellationToken)).Select(ToProto));
         return response;
@@ -35,7 +35,7 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
 
     public async Task<AggregateResponse> Aggregate(AggregateRequest request, ServerCallContext context)
     {
-        var query = ToQuery(request.AgentId, request.TimeStartNs, request.TimeEndNs, request.Limit, request.EventType);
+        var query = ToQuery(Tenant(context), request.AgentId, request.TimeStartNs, request.TimeEndNs, request.Limit, request.EventType);
         var aggregate = await queries.AggregateAsync(query, request.Source, context.CancellationToken);
         return new AggregateResponse
         {
@@ -59,11 +59,15 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
             return new DiffResponse { Error = "differential profiling requires ClickHouse storage, which is disabled on this aggregator" };
         }
 
-        return new DiffResponse { ResultJson = await queries.DiffAsync(windows, context.CancellationToken) };
+        return new DiffResponse { ResultJson = await queries.DiffAsync(Tenant(context), windows, context.CancellationToken) };
     }
 
-    private static ProfileQuery ToQuery(string agentId, ulong startNs, ulong endNs, uint limit, EventType eventType) =>
+    /// <summary>The tenant of the call's principal (the access middleware ran before the call).</summary>
+    private static string Tenant(ServerCallContext context) => context.GetHttpContext().Principal().Tenant;
+
+    private static ProfileQuery ToQuery(string tenant, string agentId, ulong startNs, ulong endNs, uint limit, EventType eventType) =>
         ProfilingRequests.ToQuery(
+            tenant,
             agentId,
             startNs == 0 ? null : Time(startNs, "time_start_ns"),
             endNs == 0 ? null : Time(endNs, "time_end_ns"),
