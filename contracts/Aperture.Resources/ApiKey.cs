@@ -4,14 +4,15 @@ using k8s.Models;
 
 namespace Aperture.Resources;
 
-/// <summary>An API key of a tenant: generated once into a Secret, its hash registered, revoked on delete.</summary>
+/// <summary>An API key of a tenant: made by the central runtime, written once into a Secret, revoked on delete.</summary>
 [KubernetesEntity(Group = ApertureApi.Group, ApiVersion = ApertureApi.Version, Kind = "ApiKey", PluralName = "apikeys")]
 [ResourceNames("apikeys", "apkey")]
 [PrinterColumn("Ready", "string", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Tenant", "string", ".spec.tenantRef.name")]
 [PrinterColumn("Scope", "string", ".spec.scope")]
 [PrinterColumn("Expires", "date", ".spec.expiresAt")]
-[Description("An API key: generated once into a Secret, its hash registered with the central runtime, revoked when deleted.")]
+[PrinterColumn("Key", "string", ".status.keyId", Priority = 1)]
+[Description("An API key: made by the central runtime (which keeps its hash), written once into the Secret <name>-api-key, revoked when deleted.")]
 public sealed class ApiKey : ApertureResource<ApiKeySpec, ApiKeyStatus>
 {
     public ApiKey() => Kind = "ApiKey";
@@ -26,33 +27,44 @@ public sealed class ApiKeySpec
 
     [JsonPropertyName("scope")]
     [RequiredField]
+    [Description("ingestion (writes only), read, or admin (DESIGN.md's scopes). Changing it revokes the key and creates a new one into the same Secret.")]
     public ApiKeyScope Scope { get; set; } = ApiKeyScope.Read;
 
-    [JsonPropertyName("rateLimitPerMinute")]
+    [JsonPropertyName("rateLimitRps")]
     [RangeField(1, 1_000_000)]
-    [Default(600)]
-    public int RateLimitPerMinute { get; set; } = 600;
+    [Default(100)]
+    [Description("Requests per second the key may make. Changing it revokes the key and creates a new one into the same Secret.")]
+    public int RateLimitRps { get; set; } = 100;
 
     [JsonPropertyName("expiresAt")]
     [Format("date-time")]
+    [Description("When the key stops working; never when absent. Changing it revokes the key and creates a new one into the same Secret.")]
     public string? ExpiresAt { get; set; }
 }
 
 [JsonConverter(typeof(JsonStringEnumConverter<ApiKeyScope>))]
 public enum ApiKeyScope
 {
+    [JsonStringEnumMemberName("ingestion")]
+    Ingestion,
     [JsonStringEnumMemberName("read")]
     Read,
-    [JsonStringEnumMemberName("write")]
-    Write,
     [JsonStringEnumMemberName("admin")]
     Admin,
 }
 
 public sealed class ApiKeyStatus : ResourceStatus
 {
+    [JsonPropertyName("keyId")]
+    [Description("The central runtime's id of the key (not the key): what revocation names.")]
+    public string? KeyId { get; set; }
+
+    [JsonPropertyName("tenantId")]
+    [Description("The tenant the key was created in, so that it can be revoked there even after its Tenant resource is gone.")]
+    public string? TenantId { get; set; }
+
     [JsonPropertyName("secretName")]
-    [Description("The Secret holding the key; written once, never shown in status.")]
+    [Description("The Secret holding the key (data keys api-key and key-id); the key itself is never in status.")]
     public string? SecretName { get; set; }
 
     [JsonPropertyName("keyPrefix")]

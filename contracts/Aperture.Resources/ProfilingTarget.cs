@@ -23,6 +23,10 @@ public sealed class ProfilingTargetSpec
     [RequiredField]
     public NamedReference SiteRef { get; set; } = new();
 
+    [JsonPropertyName("tenantRef")]
+    [Description("The Tenant resource (by name, in this namespace) the target's data belongs to; tenant 'default' when absent.")]
+    public NamedReference? TenantRef { get; set; }
+
     [JsonPropertyName("nodeSelector")]
     [Description("Node labels, added to aperture.dev/agent=enabled.")]
     public Dictionary<string, string>? NodeSelector { get; set; }

@@ -10,9 +10,10 @@ namespace Aperture.Resources;
 [PrinterColumn("Ready", "string", ".status.conditions[?(@.type==\"Ready\")].status")]
 [PrinterColumn("Tenant", "string", ".spec.tenantId")]
 [PrinterColumn("Plan", "string", ".spec.plan")]
+[PrinterColumn("Created", "date", ".status.createdAt", Priority = 1)]
 [PrinterColumn("Age", "date", ".metadata.creationTimestamp")]
 [Description("A tenant, registered with the central runtime.")]
-public sealed class Tenant : ApertureResource<TenantSpec, ResourceStatus>
+public sealed class Tenant : ApertureResource<TenantSpec, TenantStatus>
 {
     public Tenant() => Kind = "Tenant";
 }
@@ -39,6 +40,14 @@ public sealed class TenantSpec
     [Length(3, 254)]
     [Description("An e-mail address.")]
     public string? Contact { get; set; }
+}
+
+public sealed class TenantStatus : ResourceStatus
+{
+    [JsonPropertyName("createdAt")]
+    [Format("date-time")]
+    [Description("When the central runtime registered the tenant.")]
+    public string? CreatedAt { get; set; }
 }
 
 [JsonConverter(typeof(JsonStringEnumConverter<TenantPlan>))]

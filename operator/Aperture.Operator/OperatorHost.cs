@@ -37,6 +37,20 @@ public sealed record OperatorOptions
 
     public TimeSpan RetryPeriod { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>The namespaces whose resources are listed, watched and reconciled (<c>--watch-namespace</c>, repeatable); every namespace when empty.</summary>
+    public IReadOnlyList<string> WatchNamespaces { get; init; } = [];
+
+    /// <summary>The central runtime (<c>--central-url</c>, e.g. http://aperture-central.aperture.svc:8080); Tenants and ApiKeys wait for one.</summary>
+    public Uri? CentralUrl { get; init; }
+
+    /// <summary>The central runtime's admin token, from <c>APERTURE_CENTRAL_TOKEN</c>; never logged.</summary>
+    public string? CentralToken { get; init; } = Environment.GetEnvironmentVariable(CentralTokenVariable) is { Length: > 0 } token ? token : null;
+
+    public const string CentralTokenVariable = "APERTURE_CENTRAL_TOKEN";
+
+    /// <summary>How soon a Tenant or ApiKey that cannot be Ready yet (its Tenant not Ready, a Secret in the way) is looked at again.</summary>
+    public TimeSpan CentralNotReadyPoll { get; init; } = TimeSpan.FromSeconds(10);
+
     public ControllerOptions Controllers { get; init; } = new();
 
     public SiteReconcilerOptions Sites { get; init; } = new();
@@ -56,7 +70,18 @@ public sealed record OperatorOptions
                 "--leader-election" => options with { LeaderElection = bool.TryParse(value, out var on) ? on : throw new ArgumentException($"--leader-election must be true or false, not '{value}'") },
                 "--listen" => options with { ListenAddress = value },
                 "--kubernetes-api" => options with { KubernetesApi = value },
-                "--watch-namespace" => options,
+                "--watch-namespace" => options with
+                {
+                    WatchNamespaces = System.Text.RegularExpressions.Regex.IsMatch(value, "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+                        ? [.. options.WatchNamespaces.Append(value).Distinct(StringComparer.Ordinal)]
+                        : throw new ArgumentException($"--watch-namespace must be a namespace name, not '{value}'"),
+                },
+                "--central-url" => options with
+                {
+                    CentralUrl = Uri.TryCreate(value, UriKind.Absolute, out var central) && central.Scheme is "http" or "https" && central.Query.Length == 0
+                        ? central
+                        : throw new ArgumentException($"--central-url must be an http(s) URL such as http://aperture-central.aperture.svc:8080, not '{value}'"),
+                },
                 "--runtime-image" => options with { Sites = options.Sites with { RuntimeImage = Image(name, value) } },
                 "--agent-image" => options with { ProfilingTargets = options.ProfilingTargets with { AgentImage = Image(name, value) } },
                 _ => throw new ArgumentException($"unknown argument '{arg}'"),
@@ -198,17 +223,22 @@ public sealed partial class OperatorHost : IAsyncDisposable
             var targetCache = new ResourceCache<ProfilingTarget>();
             var alertCache = new ResourceCache<AlertRule>();
             var serverCache = new ResourceCache<MonitoredServer>();
+            var tenantCache = new ResourceCache<Tenant>();
+            var apiKeyCache = new ResourceCache<ApiKey>();
+            var watched = _options.WatchNamespaces;
             using var siteQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var targetQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var alertQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var serverQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
+            using var tenantQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
+            using var apiKeyQueue = new WorkQueue<string>(time, TimeSpan.FromMilliseconds(100), TimeSpan.FromMinutes(5));
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
 
-            var siteWatcher = new ResourceWatcher<Site>(new CustomResourceSource<Site>(_client, "sites"), siteCache, siteQueue.Add, time, loggers.CreateLogger("Aperture.Operator.Sites"));
-            var targetWatcher = new ResourceWatcher<ProfilingTarget>(new CustomResourceSource<ProfilingTarget>(_client, "profilingtargets"), targetCache, targetQueue.Add, time,
+            var siteWatcher = new ResourceWatcher<Site>(CustomResourceSources.For<Site>(_client, "sites", watched), siteCache, siteQueue.Add, time, loggers.CreateLogger("Aperture.Operator.Sites"));
+            var targetWatcher = new ResourceWatcher<ProfilingTarget>(CustomResourceSources.For<ProfilingTarget>(_client, "profilingtargets", watched), targetCache, targetQueue.Add, time,
                 loggers.CreateLogger("Aperture.Operator.ProfilingTargets"));
             // An AlertRule's change also re-renders its Site's alert ConfigMap.
-            var alertWatcher = new ResourceWatcher<AlertRule>(new CustomResourceSource<AlertRule>(_client, "alertrules"), alertCache, key =>
+            var alertWatcher = new ResourceWatcher<AlertRule>(CustomResourceSources.For<AlertRule>(_client, "alertrules", watched), alertCache, key =>
             {
                 alertQueue.Add(key);
                 if (alertCache.TryGet(key, out var rule) && rule is not null)
@@ -220,7 +250,7 @@ public sealed partial class OperatorHost : IAsyncDisposable
             // A Site's StatefulSet changing (pods becoming ready) wakes the Site, rather than the Site polling.
             var statefulSetCache = new ResourceCache<V1StatefulSet>();
             var statefulSetWatcher = new ResourceWatcher<V1StatefulSet>(
-                OwnedWorkloads.StatefulSets(_client, $"app.kubernetes.io/managed-by={ObjectMetadata.ManagedBy},app.kubernetes.io/component={SiteResources.Component}"),
+                OwnedWorkloads.StatefulSets(_client, $"app.kubernetes.io/managed-by={ObjectMetadata.ManagedBy},app.kubernetes.io/component={SiteResources.Component}", watched),
                 statefulSetCache,
                 key =>
                 {
@@ -231,8 +261,23 @@ public sealed partial class OperatorHost : IAsyncDisposable
                 },
                 time, loggers.CreateLogger("Aperture.Operator.StatefulSets"),
                 matters: (before, after) => before.Status?.ReadyReplicas != after.Status?.ReadyReplicas || before.Metadata.Generation != after.Metadata.Generation);
-            var serverWatcher = new ResourceWatcher<MonitoredServer>(new CustomResourceSource<MonitoredServer>(_client, "monitoredservers"), serverCache, serverQueue.Add, time,
+            var serverWatcher = new ResourceWatcher<MonitoredServer>(CustomResourceSources.For<MonitoredServer>(_client, "monitoredservers", watched), serverCache, serverQueue.Add, time,
                 loggers.CreateLogger("Aperture.Operator.MonitoredServers"));
+
+            // A Tenant's change (becoming Ready) also wakes the ApiKeys that wait for it.
+            var tenantWatcher = new ResourceWatcher<Tenant>(CustomResourceSources.For<Tenant>(_client, TenantReconciler.Plural, watched), tenantCache, key =>
+            {
+                tenantQueue.Add(key);
+                var (ns, name) = ResourceKeys.Split(key);
+                foreach (var apiKey in apiKeyCache.All().Where(k => k.Metadata.NamespaceProperty == ns && k.Spec.TenantRef.Name == name))
+                {
+                    apiKeyQueue.Add(ResourceKeys.Of(apiKey));
+                }
+            }, time, loggers.CreateLogger("Aperture.Operator.Tenants"),
+                // Its status matters too: ApiKeys wait for Ready.
+                matters: (before, after) => before.Metadata.ResourceVersion != after.Metadata.ResourceVersion);
+            var apiKeyWatcher = new ResourceWatcher<ApiKey>(CustomResourceSources.For<ApiKey>(_client, "apikeys", watched), apiKeyCache, apiKeyQueue.Add, time,
+                loggers.CreateLogger("Aperture.Operator.ApiKeys"));
 
             IReadOnlyList<AlertRule> RulesOf(Site site) =>
                 [.. alertCache.All().Where(r => r.Metadata.NamespaceProperty == site.Metadata.NamespaceProperty && r.Spec.SiteRef.Name == site.Metadata.Name && r.Metadata.DeletionTimestamp is null)];
@@ -252,9 +297,21 @@ public sealed partial class OperatorHost : IAsyncDisposable
             var servers = new Controller<MonitoredServer>("MonitoredServer", serverWatcher, serverCache, serverQueue,
                 new MonitoredServerReconciler(_client, objects, new SiteServerApi(siteRuntime), time, _options.Sites.NotReadyPoll, _options.Sites.ServerStatusPoll),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.MonitoredServers"));
-            _ = Task.WhenAll(siteWatcher.Synced, targetWatcher.Synced, alertWatcher.Synced, serverWatcher.Synced, statefulSetWatcher.Synced)
+            var centralApi = _options.CentralUrl is { } centralUrl ? new CentralApi(http, centralUrl, _options.CentralToken) : null;
+            var tenants = new Controller<Tenant>("Tenant", tenantWatcher, tenantCache, tenantQueue,
+                new TenantReconciler(objects, centralApi, time),
+                _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.Tenants"));
+            var apiKeys = new Controller<ApiKey>("ApiKey", apiKeyWatcher, apiKeyCache, apiKeyQueue,
+                new ApiKeyReconciler(_client, objects, centralApi, time, _options.CentralNotReadyPoll, loggers.CreateLogger("Aperture.Operator.ApiKeys")),
+                _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.ApiKeys"));
+            // The central runtime mounts the site list and cannot start without it: publish it once the Sites
+            // are known, even when there are none.
+            _ = siteWatcher.Synced.ContinueWith(_ => central.Request(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            _ = Task.WhenAll(siteWatcher.Synced, targetWatcher.Synced, alertWatcher.Synced, serverWatcher.Synced, statefulSetWatcher.Synced, tenantWatcher.Synced, apiKeyWatcher.Synced)
                 .ContinueWith(_ => _synced = true, TaskScheduler.Default);
-            await Task.WhenAll(statefulSetWatcher.RunAsync(cancellationToken), central.RunAsync(cancellationToken), sites.RunAsync(cancellationToken), targets.RunAsync(cancellationToken), alerts.RunAsync(cancellationToken), servers.RunAsync(cancellationToken));
+            await Task.WhenAll(
+                statefulSetWatcher.RunAsync(cancellationToken), central.RunAsync(cancellationToken), sites.RunAsync(cancellationToken), targets.RunAsync(cancellationToken),
+                alerts.RunAsync(cancellationToken), servers.RunAsync(cancellationToken), tenants.RunAsync(cancellationToken), apiKeys.RunAsync(cancellationToken));
         }
         finally
         {

@@ -2,7 +2,7 @@ using Aperture.Operator;
 using Aperture.Operator.Crds;
 
 // 'generate-crds DIR...' writes the CRDs from the resource types (make crds); anything else runs
-// the operator: Sites, ProfilingTargets and AlertRules today; the other kinds' reconcilers are planned (README.md).
+// the operator: every kind's controller (README.md, "The operator").
 if (args is ["generate-crds", .. var directories] && directories.Length > 0)
 {
     foreach (var directory in directories)

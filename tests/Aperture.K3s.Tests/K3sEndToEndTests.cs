@@ -64,6 +64,7 @@ public sealed class K3sEndToEndTests
 
         await client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = ExamplesNamespace } }, cancellationToken: Cancel);
         await DeployDependenciesAsync(client);
+        await CreateCentralSecretsAsync(client);
 
         await RunAsync(Helm, [
             "install", "aperture", Path.Combine(RepositoryLayout.Root, "charts", "aperture"), "--kubeconfig", kubeconfig,
@@ -84,8 +85,8 @@ public sealed class K3sEndToEndTests
 
         await RunAsync(Helm, ["install", "examples", examplesChart, "--kubeconfig", kubeconfig, "--namespace", ExamplesNamespace]);
 
-        // Tenants and ApiKeys have no reconciler yet (README); every other kind must become Ready.
-        foreach (var plural in new[] { "sites", "profilingtargets", "alertrules", "monitoredservers" })
+        // Every kind becomes Ready: Tenants and ApiKeys through the chart's central runtime.
+        foreach (var plural in new[] { "sites", "profilingtargets", "alertrules", "monitoredservers", "tenants", "apikeys" })
         {
             await Eventually.HoldsAsync(async () => await AllReadyAsync(client, plural), ReadyTimeout, $"every {plural} Ready", Cancel);
         }
@@ -138,6 +139,25 @@ public sealed class K3sEndToEndTests
                 Metadata = new V1ObjectMeta { Name = name },
                 StringData = new Dictionary<string, string> { [key] = value },
             }, ExamplesNamespace, cancellationToken: Cancel);
+        }
+    }
+
+    /// <summary>The Secrets the chart's central runtime names (values central.storage and central.authTokenSecret), in the release namespace.</summary>
+    private static async Task CreateCentralSecretsAsync(Kubernetes client)
+    {
+        await client.CoreV1.CreateNamespaceAsync(new V1Namespace { Metadata = new V1ObjectMeta { Name = "aperture-system" } }, cancellationToken: Cancel);
+        foreach (var (name, key, value) in new[]
+        {
+            ("aperture-central-clickhouse", "connection-string", $"Host=clickhouse.{ExamplesNamespace}.svc;Port=8123;Username=default"),
+            ("aperture-central-redis", "connection-string", $"redis.{ExamplesNamespace}.svc:6379"),
+            ("aperture-central-auth", "token", Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24))),
+        })
+        {
+            await client.CoreV1.CreateNamespacedSecretAsync(new V1Secret
+            {
+                Metadata = new V1ObjectMeta { Name = name },
+                StringData = new Dictionary<string, string> { [key] = value },
+            }, "aperture-system", cancellationToken: Cancel);
         }
     }
 

@@ -104,7 +104,81 @@ public sealed class ChartTests
         Assert.Equal(["get", "list", "watch"], clusterRules.Single(r => r.Resources.Contains("pods")).Verbs);
         Assert.Equal(["pods"], clusterRules.Single(r => r.Resources.Contains("pods")).Resources);
 
+        // Secrets: read (the ones Sites name), created (token and API-key Secrets) and updated (a rotated key); never listed, watched or deleted.
+        var secrets = clusterRules.Single(r => r.Resources.Contains("secrets"));
+        Assert.Equal(["secrets"], secrets.Resources);
+        Assert.Equal(["get", "create", "update"], secrets.Verbs);
+
         static List<string> Values(JsonNode? list) => [.. list!.AsArray().Select(v => v!.GetValue<string>())];
+    }
+
+    private static JsonObject Single(IReadOnlyList<JsonObject> manifests, string kind, string name) =>
+        manifests.Single(m => m["kind"]!.GetValue<string>() == kind && m["metadata"]!["name"]!.GetValue<string>() == name);
+
+    private static List<string> Strings(JsonNode? list) => [.. (list?.AsArray() ?? []).Select(v => v!.GetValue<string>())];
+
+    [Fact]
+    public async Task The_central_runtime_is_deployed_with_its_secrets_site_list_probes_and_services_and_the_operator_points_at_it()
+    {
+        var manifests = await RenderAsync("--set", "central.storage.redisSecret.name=my-redis", "--set", "central.authTokenSecret.name=my-admin", "--set", "central.authTokenSecret.key=admin");
+
+        var pod = Single(manifests, "Deployment", "aperture-central")["spec"]!["template"]!["spec"]!;
+        var container = pod["containers"]!.AsArray().Single()!;
+        Assert.Equal(["--role", "central", "--listen", "0.0.0.0", "--http-port", "8080", "--jobs-port", "19000", "--config", "/etc/aperture/central/sites.json"], Strings(container["args"]));
+        Assert.StartsWith("ghcr.io/aperture-dev/aperture-runtime:", container["image"]!.GetValue<string>(), StringComparison.Ordinal);
+        var env = container["env"]!.AsArray().ToDictionary(e => e!["name"]!.GetValue<string>(), e => e!);
+        Assert.Equal(("aperture-central-clickhouse", "connection-string"), SecretOf(env["Aperture__ClickHouse__ConnectionString"]));
+        Assert.Equal(("my-redis", "connection-string"), SecretOf(env["Aperture__Redis__ConnectionString"]));
+        Assert.Equal(("my-admin", "admin"), SecretOf(env["APERTURE_AUTH_TOKEN"]));
+        Assert.Equal("true", env["DOTNET_USE_POLLING_FILE_WATCHER"]["value"]!.GetValue<string>());
+        Assert.Equal("/healthz", container["livenessProbe"]!["httpGet"]!["path"]!.GetValue<string>());
+        Assert.Equal("/readyz", container["readinessProbe"]!["httpGet"]!["path"]!.GetValue<string>());
+        Assert.Equal("aperture-central-sites", pod["volumes"]!.AsArray().Single(v => v!["name"]!.GetValue<string>() == "sites")!["configMap"]!["name"]!.GetValue<string>());
+        Assert.Equal("/etc/aperture/central", container["volumeMounts"]!.AsArray().Single(v => v!["name"]!.GetValue<string>() == "sites")!["mountPath"]!.GetValue<string>());
+        Assert.Equal(1L, Single(manifests, "Deployment", "aperture-central")["spec"]!["replicas"]!.GetValue<long>());
+
+        var service = Single(manifests, "Service", "aperture-central")["spec"]!;
+        Assert.Equal([8080L, 9093L, 19000L], service["ports"]!.AsArray().Select(p => p!["port"]!.GetValue<long>()));
+        Assert.Equal("central", service["selector"]!["app.kubernetes.io/component"]!.GetValue<string>());
+
+        var operatorContainer = Single(manifests, "Deployment", "aperture")["spec"]!["template"]!["spec"]!["containers"]!.AsArray().Single()!;
+        Assert.Contains("--central-url=http://aperture-central.observability.svc:8080", Strings(operatorContainer["args"]));
+        var operatorEnv = operatorContainer["env"]!.AsArray().ToDictionary(e => e!["name"]!.GetValue<string>(), e => e!);
+        Assert.Equal(("my-admin", "admin"), SecretOf(operatorEnv["APERTURE_CENTRAL_TOKEN"]));
+
+        static (string, string) SecretOf(JsonNode env) =>
+            (env["valueFrom"]!["secretKeyRef"]!["name"]!.GetValue<string>(), env["valueFrom"]!["secretKeyRef"]!["key"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Without_the_central_runtime_the_operator_gets_no_central_url_nor_token()
+    {
+        var manifests = await RenderAsync("--set", "central.enabled=false");
+
+        Assert.DoesNotContain(manifests, m => m["metadata"]!["name"]!.GetValue<string>() == "aperture-central");
+        var container = Single(manifests, "Deployment", "aperture")["spec"]!["template"]!["spec"]!["containers"]!.AsArray().Single()!;
+        Assert.DoesNotContain(Strings(container["args"]), a => a.StartsWith("--central-url", StringComparison.Ordinal));
+        Assert.DoesNotContain(container["env"]!.AsArray(), e => e!["name"]!.GetValue<string>() == "APERTURE_CENTRAL_TOKEN");
+    }
+
+    [Fact]
+    public async Task Watch_namespaces_reach_the_operator_as_one_flag_each()
+    {
+        var manifests = await RenderAsync("--set", "watchNamespaces={team-a,team-b}");
+
+        var args = Strings(Single(manifests, "Deployment", "aperture")["spec"]!["template"]!["spec"]!["containers"]!.AsArray().Single()!["args"]);
+        Assert.Equal(["--watch-namespace=team-a", "--watch-namespace=team-b"], args.Where(a => a.StartsWith("--watch-namespace", StringComparison.Ordinal)));
+        // The flags the chart renders are the ones the operator takes.
+        Assert.Equal(["team-a", "team-b"], OperatorOptions.Parse([.. args]).WatchNamespaces);
+    }
+
+    [Fact]
+    public async Task A_misspelt_central_value_fails_the_install()
+    {
+        var (code, _, error) = await RunAsync(Helm, null, "template", "aperture", Chart, "--set", "central.storage.redisSecrt.name=x");
+
+        Assert.NotEqual(0, code);
+        Assert.Contains("redisSecrt", error, StringComparison.Ordinal);
     }
 
     [Fact]

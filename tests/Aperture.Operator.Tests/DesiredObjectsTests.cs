@@ -178,21 +178,44 @@ public sealed class DesiredObjectsTests
                 t.PodSelector = new() { ["tier"] = "web", ["app"] = "checkout" };
                 t.EventTypes = [ProfilingEventType.Syscall, ProfilingEventType.Cpu];
                 t.SampleRateHz = 199;
+                t.TenantRef = new NamedReference { Name = "acme-tenant" };
             }),
             Target("node-wide", t => t.EventTypes = [ProfilingEventType.Lock]),
         ];
 
-        var config = AgentResources.ConfigMap(site, targets);
+        var config = AgentResources.ConfigMap(site, targets, new Dictionary<string, string> { ["acme-tenant"] = "acme" });
 
         var written = System.Text.Json.Nodes.JsonNode.Parse(config.Data["agent.yaml"])!["profiling"]!["targets"]!.ToJsonString();
         Assert.Equal(
-            """[{"name":"node-wide","namespace":"obs","pod_selector":{},"event_types":["lock"],"sample_rate":99},"""
-            + """{"name":"shop","namespace":"obs","pod_selector":{"app":"checkout","tier":"web"},"event_types":["cpu","syscall"],"sample_rate":199}]""",
+            """[{"name":"node-wide","namespace":"obs","pod_selector":{},"event_types":["lock"],"sample_rate":99,"tenant":"default"},"""
+            + """{"name":"shop","namespace":"obs","pod_selector":{"app":"checkout","tier":"web"},"event_types":["cpu","syscall"],"sample_rate":199,"tenant":"acme"}]""",
             written);
         var agent = Aperture.Agent.Configuration.AgentConfigLoader.Parse(config.Data["agent.yaml"], new Dictionary<string, string?> { ["NODE_NAME"] = "node-7" });
         Assert.Empty(Aperture.Agent.Configuration.AgentConfigLoader.Validate(agent));
         Assert.Equal(["node-wide", "shop"], agent.Profiling.Targets.Select(t => t.Name));
         Assert.Equal("checkout", agent.Profiling.Targets[1].PodSelector["app"]);
+        Assert.Equal(["default", "acme"], agent.Profiling.Targets.Select(t => t.Tenant));
+    }
+
+    [Fact]
+    public void A_target_whose_tenant_id_is_unknown_is_refused_rather_than_given_another_tenant()
+    {
+        var target = Target("shop", t => t.TenantRef = new NamedReference { Name = "acme-tenant" });
+
+        Assert.Throws<ArgumentException>(() => AgentResources.ConfigMap(Site(), [target]));
+        Assert.Throws<ArgumentException>(() => AgentResources.ConfigMap(Site(), [target], new Dictionary<string, string> { ["other"] = "other" }));
+    }
+
+    [Fact]
+    public void The_agent_loader_checks_a_target_tenant_and_defaults_it()
+    {
+        var env = new Dictionary<string, string?>();
+        var config = Aperture.Agent.Configuration.AgentConfigLoader.Parse(
+            "profiling:\n  targets:\n    - {name: a, event_types: [cpu]}\n    - {name: b, event_types: [cpu], tenant: Not_A_Tenant}\n", env);
+
+        Assert.Equal("default", config.Profiling.Targets[0].Tenant);
+        var error = Assert.Single(Aperture.Agent.Configuration.AgentConfigLoader.Validate(config));
+        Assert.StartsWith("profiling.targets[1].tenant:", error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -136,6 +136,19 @@ public sealed class OperatorConvergenceTests : IAsyncLifetime
         await EventuallyAsync(async () => await SitesJsonAsync() is { } json && !json.Contains("us-east", StringComparison.Ordinal), "the deleted site gone from the list");
     }
 
+    [Fact]
+    public async Task Without_any_site_the_central_site_list_is_published_empty_so_the_central_runtime_can_start()
+    {
+        await using var host = Operator();
+        await host.StartAsync();
+
+        await EventuallyAsync(
+            async () => (await _client.CoreV1.ListNamespacedConfigMapAsync("default", cancellationToken: Cancel)).Items.Any(c => c.Metadata.Name == "aperture-central-sites"),
+            "the central site list");
+        var sites = JsonDocument.Parse((await _client.CoreV1.ReadNamespacedConfigMapAsync("aperture-central-sites", "default", cancellationToken: Cancel)).Data["sites.json"]);
+        Assert.Empty(sites.RootElement.GetProperty("Aperture").GetProperty("Central").GetProperty("Sites").EnumerateObject());
+    }
+
     private async Task<int?> ReplicasOfAsync(string name) =>
         (await _client.AppsV1.ListNamespacedStatefulSetAsync(Ns, cancellationToken: Cancel)).Items.SingleOrDefault(s => s.Metadata.Name == name)?.Spec.Replicas;
 

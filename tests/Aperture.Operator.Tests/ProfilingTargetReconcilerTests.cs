@@ -51,12 +51,23 @@ public sealed class ProfilingTargetReconcilerTests : IAsyncLifetime
     private Task CreateSiteAsync() =>
         _client.CustomObjects.CreateNamespacedCustomObjectAsync(SampleSites.New("eu-west"), ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
 
-    private Task CreateTargetAsync(string name, Dictionary<string, string>? nodeSelector = null, Dictionary<string, string>? podSelector = null) =>
+    private Task CreateTargetAsync(string name, Dictionary<string, string>? nodeSelector = null, Dictionary<string, string>? podSelector = null, string? tenant = null) =>
         _client.CustomObjects.CreateNamespacedCustomObjectAsync(new ProfilingTarget
         {
             Metadata = new V1ObjectMeta { Name = name },
-            Spec = new ProfilingTargetSpec { SiteRef = new NamedReference { Name = "eu-west" }, EventTypes = [ProfilingEventType.Cpu], NodeSelector = nodeSelector, PodSelector = podSelector },
+            Spec = new ProfilingTargetSpec
+            {
+                SiteRef = new NamedReference { Name = "eu-west" },
+                EventTypes = [ProfilingEventType.Cpu],
+                NodeSelector = nodeSelector,
+                PodSelector = podSelector,
+                TenantRef = tenant is null ? null : new NamedReference { Name = tenant },
+            },
         }, ApertureApi.Group, ApertureApi.Version, Ns, "profilingtargets", cancellationToken: Cancel);
+
+    private async Task<Dictionary<string, string>> AgentTenantsAsync() =>
+        System.Text.Json.Nodes.JsonNode.Parse((await _client.CoreV1.ReadNamespacedConfigMapAsync("eu-west-agent", Ns, cancellationToken: Cancel)).Data["agent.yaml"])!["profiling"]!["targets"]!
+            .AsArray().ToDictionary(t => t!["name"]!.GetValue<string>(), t => t!["tenant"]!.GetValue<string>());
 
     private static async Task<bool> ExistsAsync(Func<Task> read)
     {
@@ -157,5 +168,27 @@ public sealed class ProfilingTargetReconcilerTests : IAsyncLifetime
         await CreateSiteAsync();
         await EventuallyAsync(async () => (await ReadyAsync("early"))?.Status == ConditionStatus.True, "the target Ready once the Site exists");
         Assert.NotNull(await DaemonSetAsync());
+    }
+
+    [Fact]
+    public async Task A_target_profiles_into_its_tenant_and_one_whose_tenant_is_missing_is_left_out_until_it_appears()
+    {
+        await CreateSiteAsync();
+        await CreateTargetAsync("shared");
+        await CreateTargetAsync("acme-shop", tenant: "acme");
+
+        await EventuallyAsync(async () => (await ReadyAsync("acme-shop"))?.Reason == "TenantNotFound", "Ready=False TenantNotFound");
+        await EventuallyAsync(async () => await DaemonSetAsync() is not null, "the DaemonSet for the other target");
+        Assert.Equal(new Dictionary<string, string> { ["shared"] = "default" }, await AgentTenantsAsync());
+
+        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(new Tenant
+        {
+            Metadata = new V1ObjectMeta { Name = "acme" },
+            Spec = new TenantSpec { TenantId = "acme-corp", Name = "ACME" },
+        }, ApertureApi.Group, ApertureApi.Version, Ns, "tenants", cancellationToken: Cancel);
+
+        await EventuallyAsync(async () => (await ReadyAsync("acme-shop"))?.Status == ConditionStatus.True, "the target Ready once its Tenant exists");
+        await EventuallyAsync(async () => (await AgentTenantsAsync()).GetValueOrDefault("acme-shop") == "acme-corp", "the target in the agent config under its tenant id");
+        Assert.Equal("default", (await AgentTenantsAsync())["shared"]);
     }
 }

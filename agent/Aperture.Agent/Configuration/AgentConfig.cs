@@ -149,6 +149,15 @@ public sealed class ProfilingTargetConfig
 
     /// <summary>CPU samples per second per CPU (Hz).</summary>
     public int SampleRate { get; set; } = 99;
+
+    /// <summary>
+    /// The tenant id the target's data belongs to (the ProfilingTarget's Tenant; <c>default</c> without one).
+    /// It is read and validated, but the agent does not act on it yet: every batch is still pushed with the
+    /// agent's one credential, whose tenant the aggregator stamps.
+    /// </summary>
+    public string Tenant { get; set; } = DefaultTenant;
+
+    public const string DefaultTenant = "default";
 }
 
 public sealed class DiscoveryConfig

@@ -431,7 +431,7 @@ public static partial class AgentConfigLoader
             var key = $"profiling.targets[{i}]";
             if (target is null)
             {
-                errors.Add($"{key}: must be a mapping with name, namespace, pod_selector, event_types and sample_rate");
+                errors.Add($"{key}: must be a mapping with name, namespace, pod_selector, event_types, sample_rate and tenant");
                 continue;
             }
 
@@ -452,6 +452,7 @@ public static partial class AgentConfigLoader
             }
 
             Check(target.SampleRate is >= 1 and <= 1000, $"{key}.sample_rate", "must be between 1 and 1000 Hz");
+            Check(KubernetesLabel().IsMatch(target.Tenant ?? string.Empty), $"{key}.tenant", $"'{target.Tenant}' is not a tenant id (lower-case letters, digits and '-', at most 63)");
         }
 
         void Check(bool ok, string key, string message)

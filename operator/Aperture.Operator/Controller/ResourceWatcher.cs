@@ -15,6 +15,9 @@ public interface IResourceSource<T>
     Task<(IReadOnlyList<T> Items, string ResourceVersion)> ListAsync(CancellationToken cancellationToken);
 
     IAsyncEnumerable<(WatchEventType Type, T Object)> WatchAsync(string resourceVersion, Action<Exception> onError, CancellationToken cancellationToken);
+
+    /// <summary>The one namespace this source lists and watches; null for every namespace.</summary>
+    string? Namespace => null;
 }
 
 /// <summary>The work queue's keys: namespace/name.</summary>
@@ -54,11 +57,14 @@ public sealed class ResourceCache<T>
 
     internal bool Remove(string key) => _objects.TryRemove(key, out _);
 
-    /// <summary>Replaces everything with a fresh list; returns the keys that changed or vanished.</summary>
-    internal IReadOnlyList<string> Replace(IReadOnlyList<T> items)
+    /// <summary>
+    /// Replaces everything (or, given <paramref name="ns"/>, everything of that namespace) with a fresh list;
+    /// returns the keys that changed or vanished.
+    /// </summary>
+    internal IReadOnlyList<string> Replace(IReadOnlyList<T> items, string? ns = null)
     {
         var fresh = items.ToDictionary(i => ResourceKeys.Of(i), StringComparer.Ordinal);
-        var vanished = _objects.Keys.Where(k => !fresh.ContainsKey(k)).ToList();
+        var vanished = _objects.Keys.Where(k => !fresh.ContainsKey(k) && (ns is null || ResourceKeys.Split(k).Namespace == ns)).ToList();
         foreach (var key in vanished)
         {
             _objects.TryRemove(key, out _);
@@ -79,10 +85,11 @@ public sealed class ResourceCache<T>
 /// dropped watch it watches again from the last version seen, and after 410 Gone it lists again.
 /// A change that leaves generation, deletion and finalizers as they were (a status update) is
 /// cached but not reported, so the operator's own status writes do not wake it up; a watcher of
-/// owned workloads, whose status is the news, passes its own <paramref name="matters"/>.
+/// owned workloads, whose status is the news, passes its own <paramref name="matters"/>. Several sources
+/// (one per watched namespace) fill one cache, each listing and watching on its own.
 /// </summary>
 public sealed partial class ResourceWatcher<T>(
-    IResourceSource<T> source,
+    IReadOnlyList<IResourceSource<T>> sources,
     ResourceCache<T> cache,
     Action<string> changed,
     TimeProvider time,
@@ -90,18 +97,28 @@ public sealed partial class ResourceWatcher<T>(
     Func<T, T, bool>? matters = null)
     where T : IKubernetesObject<V1ObjectMeta>
 {
+    public ResourceWatcher(IResourceSource<T> source, ResourceCache<T> cache, Action<string> changed, TimeProvider time, ILogger logger, Func<T, T, bool>? matters = null)
+        : this([source], cache, changed, time, logger, matters)
+    {
+    }
+
     private readonly Func<T, T, bool> _matters = matters ?? SpecChanged;
 
     private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(30);
     private readonly TaskCompletionSource _synced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _unsynced = sources.Count;
+    private int _relists;
 
-    /// <summary>Completes once the first list is in the cache.</summary>
+    /// <summary>Completes once the first list of every source is in the cache.</summary>
     public Task Synced => _synced.Task;
 
-    public int Relists { get; private set; }
+    public int Relists => _relists;
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public Task RunAsync(CancellationToken cancellationToken) => Task.WhenAll(sources.Select(s => RunAsync(s, cancellationToken)));
+
+    private async Task RunAsync(IResourceSource<T> source, CancellationToken cancellationToken)
     {
+        var synced = false;
         string? version = null;
         var delay = TimeSpan.FromMilliseconds(200);
         while (!cancellationToken.IsCancellationRequested)
@@ -111,14 +128,21 @@ public sealed partial class ResourceWatcher<T>(
                 if (version is null)
                 {
                     var (items, listVersion) = await source.ListAsync(cancellationToken);
-                    foreach (var key in cache.Replace(items))
+                    foreach (var key in cache.Replace(items, source.Namespace))
                     {
                         changed(key);
                     }
 
                     version = listVersion;
-                    Relists++;
-                    _synced.TrySetResult();
+                    Interlocked.Increment(ref _relists);
+                    if (!synced)
+                    {
+                        synced = true;
+                        if (Interlocked.Decrement(ref _unsynced) == 0)
+                        {
+                            _synced.TrySetResult();
+                        }
+                    }
                 }
 
                 Exception? error = null;
@@ -192,16 +216,28 @@ public sealed partial class ResourceWatcher<T>(
     private partial void LogWatchFailed(string kind, string reason, TimeSpan delay);
 }
 
-/// <summary>A custom resource kind of Aperture's, listed and watched in every namespace.</summary>
-public sealed class CustomResourceSource<T>(IKubernetes client, string plural) : IResourceSource<T>
+/// <summary>The sources of one custom resource kind for the namespaces the operator watches.</summary>
+public static class CustomResourceSources
+{
+    /// <summary>One source per namespace of <paramref name="namespaces"/>, or one for every namespace when it is empty.</summary>
+    public static IReadOnlyList<IResourceSource<T>> For<T>(IKubernetes client, string plural, IReadOnlyList<string> namespaces)
+        where T : IKubernetesObject<V1ObjectMeta> =>
+        namespaces.Count == 0 ? [new CustomResourceSource<T>(client, plural)] : [.. namespaces.Select(n => new CustomResourceSource<T>(client, plural, n))];
+}
+
+/// <summary>A custom resource kind of Aperture's, listed and watched in every namespace, or in <paramref name="ns"/> alone.</summary>
+public sealed class CustomResourceSource<T>(IKubernetes client, string plural, string? ns = null) : IResourceSource<T>
     where T : IKubernetesObject<V1ObjectMeta>
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
+    public string? Namespace => ns;
+
     public async Task<(IReadOnlyList<T> Items, string ResourceVersion)> ListAsync(CancellationToken cancellationToken)
     {
-        var list = (JsonElement)await client.CustomObjects.ListClusterCustomObjectAsync(
-            ApertureApi.Group, ApertureApi.Version, plural, cancellationToken: cancellationToken);
+        var list = (JsonElement)(ns is null
+            ? await client.CustomObjects.ListClusterCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, plural, cancellationToken: cancellationToken)
+            : await client.CustomObjects.ListNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, ns, plural, cancellationToken: cancellationToken));
         var items = list.GetProperty("items").EnumerateArray().Select(i => i.Deserialize<T>(Json)!).ToList();
         return (items, list.GetProperty("metadata").GetProperty("resourceVersion").GetString()!);
     }
@@ -209,9 +245,14 @@ public sealed class CustomResourceSource<T>(IKubernetes client, string plural) :
     public async IAsyncEnumerable<(WatchEventType Type, T Object)> WatchAsync(
         string resourceVersion, Action<Exception> onError, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        await foreach (var (type, item) in client.CustomObjects.WatchListClusterCustomObjectAsync(
-            ApertureApi.Group, ApertureApi.Version, plural, allowWatchBookmarks: true, resourceVersion: resourceVersion,
-            timeoutSeconds: 300, onError: onError, cancellationToken: cancellationToken))
+        var events = ns is null
+            ? client.CustomObjects.WatchListClusterCustomObjectAsync(
+                ApertureApi.Group, ApertureApi.Version, plural, allowWatchBookmarks: true, resourceVersion: resourceVersion,
+                timeoutSeconds: 300, onError: onError, cancellationToken: cancellationToken)
+            : client.CustomObjects.WatchListNamespacedCustomObjectAsync(
+                ApertureApi.Group, ApertureApi.Version, ns, plural, allowWatchBookmarks: true, resourceVersion: resourceVersion,
+                timeoutSeconds: 300, onError: onError, cancellationToken: cancellationToken);
+        await foreach (var (type, item) in events)
         {
             yield return (type, ((JsonElement)item).Deserialize<T>(Json)!);
         }
@@ -225,9 +266,12 @@ public sealed class CustomResourceSource<T>(IKubernetes client, string plural) :
 public sealed class ApiResourceSource<T>(
     Func<string, CancellationToken, Task<(IReadOnlyList<T> Items, string ResourceVersion)>> list,
     Func<string, string, Action<Exception>, CancellationToken, IAsyncEnumerable<(WatchEventType Type, T Object)>> watch,
-    string labelSelector) : IResourceSource<T>
+    string labelSelector,
+    string? ns = null) : IResourceSource<T>
     where T : IKubernetesObject<V1ObjectMeta>
 {
+    public string? Namespace => ns;
+
     public Task<(IReadOnlyList<T> Items, string ResourceVersion)> ListAsync(CancellationToken cancellationToken) => list(labelSelector, cancellationToken);
 
     public IAsyncEnumerable<(WatchEventType Type, T Object)> WatchAsync(string resourceVersion, Action<Exception> onError, CancellationToken cancellationToken) =>

@@ -44,9 +44,12 @@ public static class AgentResources
     /// push to the Site's gRPC ingest, forward job events to its jobs API, and profile each target
     /// (<c>profiling.targets</c>, by name: its namespace, pod selector, event types and rate; the agent
     /// finds the pods on its node and their processes). The node's /proc and /sys are mounted under
-    /// /host. <c>${NODE_NAME}</c> is expanded by the agent from the pod's environment.
+    /// /host. <c>${NODE_NAME}</c> is expanded by the agent from the pod's environment. Each target's entry
+    /// names the tenant its data belongs to: the tenant id of its Tenant, from <paramref name="tenantIds"/>
+    /// (Tenant resource name → spec.tenantId), or <c>default</c> for a target without a tenantRef.
     /// </summary>
-    public static V1ConfigMap ConfigMap(Site site, IReadOnlyList<ProfilingTarget> targets)
+    /// <exception cref="ArgumentException">A target names a Tenant that <paramref name="tenantIds"/> lacks.</exception>
+    public static V1ConfigMap ConfigMap(Site site, IReadOnlyList<ProfilingTarget> targets, IReadOnlyDictionary<string, string>? tenantIds = null)
     {
         var ordered = targets.OrderBy(t => t.Metadata.Name, StringComparer.Ordinal).ToList();
         var config = new JsonObject
@@ -67,7 +70,7 @@ public static class AgentResources
             {
                 ["enabled"] = true,
                 ["sample_rate"] = ordered.Count == 0 ? DefaultSampleRateHz : ordered.Max(t => t.Spec.SampleRateHz),
-                ["targets"] = new JsonArray([.. ordered.Select(TargetConfig)]),
+                ["targets"] = new JsonArray([.. ordered.Select(t => TargetConfig(t, tenantIds))]),
             },
             ["export"] = new JsonObject
             {
@@ -94,7 +97,7 @@ public static class AgentResources
     private const string SpoolPath = "/var/lib/aperture/spool";
 
     // Pods are selected in the target's own namespace: its siteRef is same-namespace, so that is the Site's too.
-    private static JsonObject TargetConfig(ProfilingTarget target) => new()
+    private static JsonObject TargetConfig(ProfilingTarget target, IReadOnlyDictionary<string, string>? tenantIds) => new()
     {
         ["name"] = target.Metadata.Name,
         ["namespace"] = target.Metadata.NamespaceProperty,
@@ -103,7 +106,16 @@ public static class AgentResources
             .Select(l => KeyValuePair.Create(l.Key, (JsonNode?)l.Value))]),
         ["event_types"] = new JsonArray([.. target.Spec.EventTypes.Distinct().Order().Select(e => (JsonNode?)EventTypeName(e))]),
         ["sample_rate"] = target.Spec.SampleRateHz,
+        ["tenant"] = TenantOf(target, tenantIds),
     };
+
+    /// <summary>The tenant a target's data belongs to: its Tenant's id, or <c>default</c> without a tenantRef.</summary>
+    public static string TenantOf(ProfilingTarget target, IReadOnlyDictionary<string, string>? tenantIds) =>
+        target.Spec.TenantRef is not { } reference ? DefaultTenant
+        : tenantIds is not null && tenantIds.TryGetValue(reference.Name, out var id) ? id
+        : throw new ArgumentException($"ProfilingTarget {target.Metadata.Name}'s Tenant '{reference.Name}' has no tenant id here", nameof(tenantIds));
+
+    public const string DefaultTenant = "default";
 
     private static string EventTypeName(ProfilingEventType type) => type switch
     {

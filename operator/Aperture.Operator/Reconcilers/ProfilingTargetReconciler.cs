@@ -48,8 +48,28 @@ public sealed class ProfilingTargetReconciler(
         }
 
         await ApplyAgentsAsync(site, TargetsOf(ns, site.Metadata.Name), cancellationToken);
+        if (target.Spec.TenantRef is { } tenant && await TenantIdAsync(ns, tenant.Name, cancellationToken) is null)
+        {
+            await SetStatusAsync(target, false, "TenantNotFound", $"Tenant '{tenant.Name}' not found in namespace {ns}; the target is left out of the agents' configuration", cancellationToken);
+            return new ReconcileResult.Success(options.NotReadyPoll);
+        }
+
         await SetStatusAsync(target, true, "Scheduled", $"Profiled by DaemonSet {AgentResources.Name(site)} on nodes labelled {AgentResources.NodeLabel}={AgentResources.NodeLabelValue}", cancellationToken);
         return new ReconcileResult.Success();
+    }
+
+    /// <summary>The tenant id of a Tenant resource, or null when it is missing or being deleted.</summary>
+    private async Task<string?> TenantIdAsync(string ns, string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var tenant = ((JsonElement)await client.CustomObjects.GetNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, ns, "tenants", name, cancellationToken)).Deserialize<Tenant>(Json)!;
+            return tenant.Metadata.DeletionTimestamp is null ? tenant.Spec.TenantId : null;
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
     }
 
     private List<ProfilingTarget> TargetsOf(string ns, string site) =>
@@ -95,12 +115,29 @@ public sealed class ProfilingTargetReconciler(
             return;
         }
 
+        // A target's data goes to its tenant; one whose Tenant is missing is left out rather than profiled into another.
+        var tenantIds = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var reference in ofSite.Select(t => t.Spec.TenantRef?.Name).OfType<string>().Distinct(StringComparer.Ordinal))
+        {
+            if (await TenantIdAsync(ns, reference, cancellationToken) is { } id)
+            {
+                tenantIds[reference] = id;
+            }
+        }
+
+        ofSite = [.. ofSite.Where(t => t.Spec.TenantRef is null || tenantIds.ContainsKey(t.Spec.TenantRef.Name))];
+        if (ofSite.Count == 0)
+        {
+            await ApplyAgentsAsync(site, [], cancellationToken);
+            return;
+        }
+
         // The agents' identity exists before the pods that use it.
         await client.CoreV1.PatchNamespacedServiceAccountAsync(Apply(AgentResources.ServiceAccount(site)), name, ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
         await client.RbacAuthorizationV1.PatchNamespacedRoleAsync(Apply(AgentResources.PodReaderRole(site)), AgentResources.PodReaderName(site), ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
         await client.RbacAuthorizationV1.PatchNamespacedRoleBindingAsync(Apply(AgentResources.PodReaderBinding(site)), AgentResources.PodReaderName(site), ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
 
-        var configMap = AgentResources.ConfigMap(site, ofSite);
+        var configMap = AgentResources.ConfigMap(site, ofSite, tenantIds);
         await client.CoreV1.PatchNamespacedConfigMapAsync(Apply(configMap), name, ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
         var daemonSet = AgentResources.DaemonSet(site, ofSite, options.AgentImage, configMap);
         // The node affinity's terms are replaced whole: a merge would keep a removed target's nodes.
