@@ -7,11 +7,13 @@ namespace Aperture.Runtime.Servers;
 /// <summary>
 /// Moves accepted snapshots to ClickHouse in batches (every <c>FlushInterval</c> or <c>FlushRows</c>),
 /// so thousands of agents sampling every few seconds make few, large inserts. A failed flush is
-/// retried with backoff and jitter under the same deduplication token.
+/// retried with backoff and jitter under the same deduplication token. What is written counts in each
+/// snapshot's tenant's usage.
 /// </summary>
 public sealed partial class ServerSnapshotWriter(
     Channel<ServerSnapshot> queue,
     ServerSnapshotStore store,
+    TenantUsage usage,
     IOptions<ServerMonitoringOptions> options,
     TimeProvider time,
     ILogger<ServerSnapshotWriter> logger) : BackgroundService
@@ -40,6 +42,7 @@ public sealed partial class ServerSnapshotWriter(
                 try
                 {
                     await store.WriteAsync(pending, Guid.NewGuid().ToString("N"), last.Token);
+                    await CountAsync(pending);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -63,6 +66,16 @@ public sealed partial class ServerSnapshotWriter(
         ServerMetrics.FlushTotal.WithLabels("ok").Inc();
         ServerMetrics.FlushedTotal.Inc(pending.Count);
         ServerMetrics.Queued.Set(queue.Reader.Count);
+        await CountAsync(pending);
+    }
+
+    /// <summary>Counts written snapshots per tenant; a count Redis does not take is lost, never the snapshots.</summary>
+    private async Task CountAsync(List<ServerSnapshot> written)
+    {
+        foreach (var tenant in written.GroupBy(s => s.Tenant, StringComparer.Ordinal))
+        {
+            await usage.AddAsync(tenant.Key, tenant.Count());
+        }
     }
 
     [LoggerMessage(EventId = 510, Level = LogLevel.Warning, Message = "Flush of {Snapshots} server snapshots failed (attempt {Attempt}); retrying: {Reason}")]
