@@ -6,8 +6,8 @@ namespace Aperture.Runtime.Servers;
 
 /// <summary>
 /// <c>aperture-runtime register-server SLUG --name "…" [--hostname H] [--description D] [--rotate-token] [--tenant T]</c>
-/// and <c>aperture-runtime create-api-key NAME</c>, with the server's configuration and switches
-/// (<c>--redis</c> etc.). The server is the tenant's given (default <c>default</c>). A plaintext token or
+/// and <c>aperture-runtime create-api-key NAME [--tenant T]</c>, with the server's configuration and switches
+/// (<c>--redis</c> etc.). The server or key is the tenant's given (default <c>default</c>). A plaintext token or
 /// key is printed once, to standard output only.
 /// </summary>
 public static class ServerCommandLine
@@ -54,7 +54,7 @@ public static class ServerCommandLine
                 case "--rotate-token" when command == RegisterServer:
                     rotate = true;
                     break;
-                case "--tenant" when command == RegisterServer:
+                case "--tenant":
                     if (i + 1 >= args.Length || !Access.TenantIds.IsValid(args[i + 1]))
                     {
                         await error.WriteLineAsync($"--tenant needs a tenant id (lower-case letters, digits and '-', at most 63)\n{Usage}");
@@ -94,7 +94,7 @@ public static class ServerCommandLine
             {
                 return command == RegisterServer
                     ? await RegisterAsync(new ServerRegistry(redis, TimeProvider.System), tenant, subject, new ServerChanges(name, hostname, description), rotate, output, error)
-                    : await CreateKeyAsync(new DashboardApiKeys(redis, TimeProvider.System), subject, output);
+                    : await CreateKeyAsync(new DashboardApiKeys(redis, TimeProvider.System), tenant, subject, output);
             }
             catch (Platform.InvalidRequestException e)
             {
@@ -106,7 +106,7 @@ public static class ServerCommandLine
 
     private const string Usage =
         "usage: aperture-runtime register-server SLUG [--name NAME] [--hostname HOST] [--description TEXT] [--rotate-token] [--tenant TENANT] [--redis HOST:PORT]\n" +
-        "       aperture-runtime create-api-key NAME [--redis HOST:PORT]";
+        "       aperture-runtime create-api-key NAME [--tenant TENANT] [--redis HOST:PORT]";
 
     private static async Task<int> RegisterAsync(
         ServerRegistry registry, string tenant, string slug, ServerChanges changes, bool rotate, TextWriter output, TextWriter error)
@@ -136,10 +136,10 @@ public static class ServerCommandLine
         return 0;
     }
 
-    private static async Task<int> CreateKeyAsync(DashboardApiKeys keys, string name, TextWriter output)
+    private static async Task<int> CreateKeyAsync(DashboardApiKeys keys, string tenant, string name, TextWriter output)
     {
-        var (key, plaintext) = await keys.CreateAsync(name);
-        await output.WriteLineAsync($"created API key {key.Id} ({key.Name})");
+        var (key, plaintext) = await keys.CreateAsync(tenant, name);
+        await output.WriteLineAsync($"created API key {key.Id} ({key.Name}) of tenant {tenant}");
         await PrintSecretAsync(output, "key", plaintext);
         return 0;
     }

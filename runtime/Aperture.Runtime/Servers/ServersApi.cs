@@ -9,7 +9,7 @@ namespace Aperture.Runtime.Servers;
 /// <summary>
 /// The routes of servers-api.md: ingest, the dashboard reads, and the registry's admin routes. Ingest is
 /// in the tenant of the server whose token it carries; every other route shows and changes only the
-/// caller's tenant's servers.
+/// caller's tenant's servers and keys.
 /// </summary>
 public static class ServersApi
 {
@@ -50,21 +50,22 @@ public static class ServersApi
             await registry.DeleteAsync(context.Principal().Tenant, slug)
                 ? ServersJson.Ok(new { ok = true })
                 : NotFound($"No monitored server '{slug}'", "server", slug));
-        admin.MapGet("/api-keys", async (DashboardApiKeys keys) => ServersJson.Ok(new { ok = true, api_keys = await keys.ListAsync() }))
+        admin.MapGet("/api-keys", async (HttpContext context, DashboardApiKeys keys) =>
+                ServersJson.Ok(new { ok = true, api_keys = await keys.ListAsync(context.Principal().Tenant) }))
             .Requires(Permission.ManageKeys);
-        admin.MapPost("/api-keys", async (HttpRequest request, DashboardApiKeys keys, CancellationToken cancellationToken) =>
+        admin.MapPost("/api-keys", async (HttpContext context, DashboardApiKeys keys, CancellationToken cancellationToken) =>
         {
-            var body = await RequestBody.ReadJsonAsync(request, new ApiKeyRequest(null), cancellationToken);
+            var body = await RequestBody.ReadJsonAsync(context.Request, new ApiKeyRequest(null), cancellationToken);
             if (string.IsNullOrWhiteSpace(body.Name) || body.Name.Length > SampleParser.MaxText)
             {
                 throw new InvalidRequestException("name", $"name is required (at most {SampleParser.MaxText} characters)");
             }
 
-            var (key, plaintext) = await keys.CreateAsync(body.Name);
+            var (key, plaintext) = await keys.CreateAsync(context.Principal().Tenant, body.Name);
             return Results.Json(new { ok = true, api_key = key, key = plaintext }, ServersJson.Options, statusCode: StatusCodes.Status201Created);
         }).Requires(Permission.ManageKeys);
-        admin.MapDelete("/api-keys/{id}", async (string id, DashboardApiKeys keys) =>
-            long.TryParse(id, System.Globalization.CultureInfo.InvariantCulture, out var number) && await keys.DeleteAsync(number)
+        admin.MapDelete("/api-keys/{id}", async (string id, HttpContext context, DashboardApiKeys keys) =>
+            long.TryParse(id, System.Globalization.CultureInfo.InvariantCulture, out var number) && await keys.DeleteAsync(context.Principal().Tenant, number)
                 ? ServersJson.Ok(new { ok = true })
                 : NotFound($"No API key '{id}'", "id", id))
             .Requires(Permission.ManageKeys);
