@@ -69,12 +69,20 @@ public sealed partial class ServerSnapshotWriter(
         await CountAsync(pending);
     }
 
-    /// <summary>Counts written snapshots per tenant; a count Redis does not take is lost, never the snapshots.</summary>
+    /// <summary>Counts written snapshots per tenant; a count that fails is lost, never the snapshots or the writer.</summary>
     private async Task CountAsync(List<ServerSnapshot> written)
     {
         foreach (var tenant in written.GroupBy(s => s.Tenant, StringComparer.Ordinal))
         {
-            await usage.AddAsync(tenant.Key, tenant.Count());
+            try
+            {
+                await usage.AddAsync(tenant.Key, tenant.Count());
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // TenantUsage logs what Redis refuses; a timeout or a closed connection ends here.
+                LogNotCounted(tenant.Count(), tenant.Key, e.Message);
+            }
         }
     }
 
@@ -83,4 +91,7 @@ public sealed partial class ServerSnapshotWriter(
 
     [LoggerMessage(EventId = 511, Level = LogLevel.Error, Message = "Shutting down with {Snapshots} server snapshots not written to ClickHouse: {Reason}")]
     private partial void LogLostAtShutdown(int snapshots, string reason);
+
+    [LoggerMessage(EventId = 513, Level = LogLevel.Warning, Message = "{Snapshots} written server snapshots of tenant {Tenant} not counted in its usage: {Reason}")]
+    private partial void LogNotCounted(int snapshots, string tenant, string reason);
 }
