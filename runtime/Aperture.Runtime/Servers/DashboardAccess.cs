@@ -12,8 +12,9 @@ namespace Aperture.Runtime.Servers;
 /// <summary>
 /// The dashboard's own credentials (the equivalent of the spec's Django login + Google allowlist), as credential
 /// sources of the access layer: dashboard API keys (<c>Authorization: Bearer</c> or <c>X-Api-Key</c>) read as
-/// viewers; an OpenID Connect login whose email is allowlisted reads as a viewer, any other login is refused
-/// with 403. While no key exists and no login is configured (and no other source is), the runtime is open.
+/// viewers of their own tenant; an OpenID Connect login whose email is allowlisted reads as a viewer of the
+/// default tenant, any other login is refused with 403. While no key exists and no login is configured (and no
+/// other source is), the runtime is open.
 /// </summary>
 public static class DashboardAccess
 {
@@ -138,15 +139,15 @@ public static class DashboardAccess
     }
 }
 
-/// <summary>Dashboard API keys: read-only keys for programs that read the dashboards.</summary>
+/// <summary>Dashboard API keys: read-only keys for programs that read the dashboards, each a viewer of its own tenant.</summary>
 public sealed class DashboardKeySource(DashboardApiKeys keys) : ICredentialSource
 {
     // Asked only for requests that present nothing; a key made a moment ago closes the runtime at once.
     public async ValueTask<bool> IsConfiguredAsync() => await keys.AnyAsync();
 
     public async ValueTask<AuthenticationOutcome?> AuthenticateAsync(HttpContext context, PresentedCredential presented) =>
-        presented.KeyCandidate is { } candidate && await keys.IsValidAsync(candidate)
-            ? AuthenticationOutcome.Accepted(Principal.ForRole(Tenants.Default, "dashboard-api-key", Role.Viewer, CredentialKind.ApiKey))
+        presented.KeyCandidate is { } candidate && await keys.TenantOfAsync(candidate) is { } tenant
+            ? AuthenticationOutcome.Accepted(Principal.ForRole(tenant, "dashboard-api-key", Role.Viewer, CredentialKind.ApiKey))
             : null;
 }
 
@@ -169,6 +170,7 @@ public sealed class DashboardLoginSource(IOptions<DashboardOptions> options) : I
         }
 
         var email = login.Principal.FindFirstValue(DashboardAccess.EmailClaim);
+        // A login reads the default tenant: the allowlist names no tenant (a JWT or a tenant's key is how others read theirs).
         return options.Value.Allows(email)
             ? AuthenticationOutcome.Accepted(Principal.ForRole(Tenants.Default, email!, Role.Viewer, CredentialKind.Login))
             : AuthenticationOutcome.Forbidden($"{email ?? "This account"} is not allowed to use this dashboard.");

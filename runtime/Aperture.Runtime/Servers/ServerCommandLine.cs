@@ -5,9 +5,10 @@ using StackExchange.Redis;
 namespace Aperture.Runtime.Servers;
 
 /// <summary>
-/// <c>aperture-runtime register-server SLUG --name "…" [--hostname H] [--description D] [--rotate-token]</c>
-/// and <c>aperture-runtime create-api-key NAME</c>, with the server's configuration and switches
-/// (<c>--redis</c> etc.). A plaintext token or key is printed once, to standard output only.
+/// <c>aperture-runtime register-server SLUG --name "…" [--hostname H] [--description D] [--rotate-token] [--tenant T]</c>
+/// and <c>aperture-runtime create-api-key NAME [--tenant T]</c>, with the server's configuration and switches
+/// (<c>--redis</c> etc.). The server or key is the tenant's given (default <c>default</c>). A plaintext token or
+/// key is printed once, to standard output only.
 /// </summary>
 public static class ServerCommandLine
 {
@@ -16,7 +17,7 @@ public static class ServerCommandLine
 
     public static bool Handles(string[] args) => args.Length > 0 && args[0] is RegisterServer or CreateApiKey;
 
-    /// <returns>The exit code: 0 done, 1 Redis not reachable, 2 bad usage.</returns>
+    /// <returns>The exit code: 0 done, 1 Redis not reachable, 2 bad usage (a slug another tenant holds among it).</returns>
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
         if (args.Length < 2 || args[1].StartsWith("--", StringComparison.Ordinal))
@@ -28,6 +29,7 @@ public static class ServerCommandLine
         var command = args[0];
         var subject = args[1];
         string? name = null, hostname = null, description = null;
+        var tenant = Platform.Tenants.Default;
         var rotate = false;
         var rest = new List<string>();
         for (var i = 2; i < args.Length; i++)
@@ -51,6 +53,15 @@ public static class ServerCommandLine
                     break;
                 case "--rotate-token" when command == RegisterServer:
                     rotate = true;
+                    break;
+                case "--tenant":
+                    if (i + 1 >= args.Length || !Access.TenantIds.IsValid(args[i + 1]))
+                    {
+                        await error.WriteLineAsync($"--tenant needs a tenant id (lower-case letters, digits and '-', at most 63)\n{Usage}");
+                        return 2;
+                    }
+
+                    tenant = args[++i];
                     break;
                 default:
                     rest.Add(args[i]);
@@ -82,8 +93,8 @@ public static class ServerCommandLine
             try
             {
                 return command == RegisterServer
-                    ? await RegisterAsync(new ServerRegistry(redis, TimeProvider.System), subject, new ServerChanges(name, hostname, description), rotate, output)
-                    : await CreateKeyAsync(new DashboardApiKeys(redis, TimeProvider.System), subject, output);
+                    ? await RegisterAsync(new ServerRegistry(redis, TimeProvider.System), tenant, subject, new ServerChanges(name, hostname, description), rotate, output, error)
+                    : await CreateKeyAsync(new DashboardApiKeys(redis, TimeProvider.System), tenant, subject, output);
             }
             catch (Platform.InvalidRequestException e)
             {
@@ -94,22 +105,28 @@ public static class ServerCommandLine
     }
 
     private const string Usage =
-        "usage: aperture-runtime register-server SLUG [--name NAME] [--hostname HOST] [--description TEXT] [--rotate-token] [--redis HOST:PORT]\n" +
-        "       aperture-runtime create-api-key NAME [--redis HOST:PORT]";
+        "usage: aperture-runtime register-server SLUG [--name NAME] [--hostname HOST] [--description TEXT] [--rotate-token] [--tenant TENANT] [--redis HOST:PORT]\n" +
+        "       aperture-runtime create-api-key NAME [--tenant TENANT] [--redis HOST:PORT]";
 
-    private static async Task<int> RegisterAsync(ServerRegistry registry, string slug, ServerChanges changes, bool rotate, TextWriter output)
+    private static async Task<int> RegisterAsync(
+        ServerRegistry registry, string tenant, string slug, ServerChanges changes, bool rotate, TextWriter output, TextWriter error)
     {
-        var (server, created, generated) = await registry.UpsertAsync(slug, changes, token: null, generateTokenOnCreate: true);
+        if (await registry.UpsertAsync(tenant, slug, changes, token: null, generateTokenOnCreate: true) is not var (server, created, generated))
+        {
+            await error.WriteLineAsync($"aperture-runtime {RegisterServer}: the slug '{slug}' is registered to another tenant; a slug is unique across tenants");
+            return 2;
+        }
+
         if (created)
         {
-            await output.WriteLineAsync($"registered server {server.Slug} (id {server.Id})");
+            await output.WriteLineAsync($"registered server {server.Slug} (id {server.Id}) in tenant {tenant}");
             await PrintSecretAsync(output, "token", generated!);
             return 0;
         }
 
         if (rotate)
         {
-            var token = await registry.RotateTokenAsync(slug);
+            var token = await registry.RotateTokenAsync(tenant, slug);
             await output.WriteLineAsync($"rotated the token of server {server.Slug} (id {server.Id}); the old token no longer works");
             await PrintSecretAsync(output, "token", token!);
             return 0;
@@ -119,10 +136,10 @@ public static class ServerCommandLine
         return 0;
     }
 
-    private static async Task<int> CreateKeyAsync(DashboardApiKeys keys, string name, TextWriter output)
+    private static async Task<int> CreateKeyAsync(DashboardApiKeys keys, string tenant, string name, TextWriter output)
     {
-        var (key, plaintext) = await keys.CreateAsync(name);
-        await output.WriteLineAsync($"created API key {key.Id} ({key.Name})");
+        var (key, plaintext) = await keys.CreateAsync(tenant, name);
+        await output.WriteLineAsync($"created API key {key.Id} ({key.Name}) of tenant {tenant}");
         await PrintSecretAsync(output, "key", plaintext);
         return 0;
     }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -9,8 +10,9 @@ using StackExchange.Redis;
 
 namespace Aperture.Runtime.Servers;
 
-/// <summary>A registered server as the APIs show it (never with its token hash).</summary>
+/// <summary>A registered server as the APIs show it (never with its token hash), and the tenant it belongs to.</summary>
 public sealed record MonitoredServer(
+    string Tenant,
     long Id,
     string Slug,
     string Name,
@@ -33,24 +35,45 @@ public sealed record ServerChanges(
 
 /// <summary>
 /// The registry of monitored servers in Redis: it is small and changes (last seen, counts), and
-/// every aggregator replica must see the same. Numeric ids come from a counter and are never reused,
-/// so a deleted server's snapshots (left to their TTL in ClickHouse) never show under a new one.
+/// every aggregator replica must see the same. Each tenant has its own keys
+/// (<c>aperture:{tenant}:servers:*</c>) and its own numeric ids, which come from a counter and are
+/// never reused, so a deleted server's snapshots (left to their TTL in ClickHouse) never show under a
+/// new one. A slug is unique across tenants, since the ingest URL names no tenant: a global index
+/// says whose each slug is. Servers registered before the index existed are the default tenant's and
+/// are found in its own slug list instead, so nothing needs migrating.
 /// </summary>
 public sealed partial class ServerRegistry(IConnectionMultiplexer redis, TimeProvider time)
 {
-    public static readonly string Prefix = $"aperture:{Tenants.Default}:servers";
-    private static readonly RedisKey NextId = $"{Prefix}:next_id";
-    private static readonly RedisKey NextSnapshotId = $"{Prefix}:next_snapshot_id";
-    private static readonly RedisKey Slugs = $"{Prefix}:slugs";
-    private static readonly RedisKey Ids = $"{Prefix}:ids";
+    private const int MaxCachedSlugs = 100_000;
+
+    /// <summary>slug → tenant, for every slug registered since servers had tenants.</summary>
+    private static readonly RedisKey TenantBySlug = "aperture:servers:tenant_by_slug";
+
+    /// <summary>
+    /// Whose each recently ingested slug is, so an ingest reads the server in one round trip. An entry
+    /// cannot be stale in a harmful way: a server's hash exists under at most one tenant, so when the
+    /// cached tenant has no such server the index is asked again.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, string> _tenantOfSlug = new(StringComparer.Ordinal);
 
     private IDatabase Db => redis.GetDatabase();
 
-    private static RedisKey ServerKey(string slug) => $"{Prefix}:server:{slug}";
+    private static string Prefix(string tenant) => $"aperture:{tenant}:servers";
 
-    public static RedisKey LatestKey(long id) => $"{Prefix}:latest:{id.ToString(CultureInfo.InvariantCulture)}";
+    private static RedisKey NextId(string tenant) => $"{Prefix(tenant)}:next_id";
 
-    public static RedisKey CountersKey(long id) => $"{Prefix}:counters:{id.ToString(CultureInfo.InvariantCulture)}";
+    private static RedisKey NextSnapshotId(string tenant) => $"{Prefix(tenant)}:next_snapshot_id";
+
+    /// <summary>The tenant's slugs (slug → id); the default tenant's also names the servers of before the index.</summary>
+    private static RedisKey Slugs(string tenant) => $"{Prefix(tenant)}:slugs";
+
+    private static RedisKey Ids(string tenant) => $"{Prefix(tenant)}:ids";
+
+    private static RedisKey ServerKey(string tenant, string slug) => $"{Prefix(tenant)}:server:{slug}";
+
+    private static RedisKey LatestKey(string tenant, long id) => $"{Prefix(tenant)}:latest:{id.ToString(CultureInfo.InvariantCulture)}";
+
+    private static RedisKey CountersKey(string tenant, long id) => $"{Prefix(tenant)}:counters:{id.ToString(CultureInfo.InvariantCulture)}";
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")]
     private static partial Regex SlugPattern();
@@ -63,45 +86,53 @@ public sealed partial class ServerRegistry(IConnectionMultiplexer redis, TimePro
         }
     }
 
-    /// <summary>Creates the server or updates the given fields.</summary>
+    /// <summary>Creates the tenant's server or updates the given fields.</summary>
     /// <param name="token">A token to register (its hash replaces the stored one); null keeps the stored one.</param>
     /// <param name="generateTokenOnCreate">When creating without <paramref name="token"/>, generate one.</param>
-    /// <returns>The server, whether it was created, and the plaintext token when one was generated.</returns>
-    public async Task<(MonitoredServer Server, bool Created, string? GeneratedToken)> UpsertAsync(
-        string slug, ServerChanges changes, string? token, bool generateTokenOnCreate)
+    /// <returns>
+    /// The server, whether it was created, and the plaintext token when one was generated; null when
+    /// another tenant holds the slug.
+    /// </returns>
+    public async Task<(MonitoredServer Server, bool Created, string? GeneratedToken)?> UpsertAsync(
+        string tenant, string slug, ServerChanges changes, string? token, bool generateTokenOnCreate)
     {
         ValidateSlug(slug);
         var db = Db;
-        var created = false;
-        string? generated = null;
-        if (!await db.KeyExistsAsync(ServerKey(slug)))
+        var generated = token is null && generateTokenOnCreate ? SecretTokens.Generate() : null;
+        // One script, so two tenants registering the same slug at once cannot both have it. Whose the
+        // slug is, is found as TenantIndex finds it: the index, else the default tenant's own slugs.
+        var outcome = (long)await db.ScriptEvaluateAsync(
+            """
+            local owner = redis.call('HGET', KEYS[1], ARGV[1])
+            if (not owner) and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then owner = ARGV[3] end
+            if owner and owner ~= ARGV[2] then return -1 end
+            if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+            local id = redis.call('INCR', KEYS[6])
+            redis.call('HSET', KEYS[3], 'id', id, unpack(ARGV, 4))
+            redis.call('HSET', KEYS[4], ARGV[1], id)
+            redis.call('HSET', KEYS[5], id, ARGV[1])
+            redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+            return id
+            """,
+            [TenantBySlug, Slugs(Tenants.Default), ServerKey(tenant, slug), Slugs(tenant), Ids(tenant), NextId(tenant)],
+            [
+                slug, tenant, Tenants.Default,
+                "slug", slug,
+                "name", changes.Name ?? slug,
+                "hostname", changes.Hostname ?? string.Empty,
+                "description", changes.Description ?? string.Empty,
+                "is_active", changes.IsActive ?? true ? "1" : "0",
+                "labels", JsonSerializer.Serialize(changes.Labels ?? new Dictionary<string, string>()),
+                "token_hash", (token ?? generated) is { } registered ? SecretTokens.Hash(registered) : string.Empty,
+                "snapshot_count", 0,
+                "created_at", time.GetUtcNow().ToUnixTimeMilliseconds(),
+            ]);
+        if (outcome < 0)
         {
-            var id = await db.StringIncrementAsync(NextId);
-            if (await db.HashSetAsync(Slugs, slug, id, When.NotExists))
-            {
-                if (token is null && generateTokenOnCreate)
-                {
-                    token = generated = SecretTokens.Generate();
-                }
-
-                var idText = id.ToString(CultureInfo.InvariantCulture);
-                await db.HashSetAsync(ServerKey(slug), [
-                    new("id", idText),
-                    new("slug", slug),
-                    new("name", changes.Name ?? slug),
-                    new("hostname", changes.Hostname ?? string.Empty),
-                    new("description", changes.Description ?? string.Empty),
-                    new("is_active", changes.IsActive ?? true ? "1" : "0"),
-                    new("labels", JsonSerializer.Serialize(changes.Labels ?? new Dictionary<string, string>())),
-                    new("token_hash", token is null ? string.Empty : SecretTokens.Hash(token)),
-                    new("snapshot_count", 0),
-                    new("created_at", time.GetUtcNow().ToUnixTimeMilliseconds()),
-                ]);
-                await db.HashSetAsync(Ids, idText, slug);
-                created = true;
-            }
+            return null;
         }
 
+        var created = outcome > 0;
         if (!created)
         {
             var fields = new List<HashEntry>();
@@ -137,64 +168,68 @@ public sealed partial class ServerRegistry(IConnectionMultiplexer redis, TimePro
 
             if (fields.Count > 0)
             {
-                await db.HashSetAsync(ServerKey(slug), [.. fields]);
+                await db.HashSetAsync(ServerKey(tenant, slug), [.. fields]);
             }
         }
 
-        var server = await FindAsync(slug) ?? throw new InvalidOperationException($"server {slug} vanished while being registered");
-        return (server, created, generated);
+        var server = await FindAsync(tenant, slug) ?? throw new InvalidOperationException($"server {slug} vanished while being registered");
+        return (server, created, created ? generated : null);
     }
 
     /// <summary>Replaces the server's token with a new one; the old one stops working at once.</summary>
     /// <returns>The new plaintext token, or null when there is no such server.</returns>
-    public async Task<string?> RotateTokenAsync(string slug)
+    public async Task<string?> RotateTokenAsync(string tenant, string slug)
     {
-        if (!await Db.KeyExistsAsync(ServerKey(slug)))
+        if (!await Db.KeyExistsAsync(ServerKey(tenant, slug)))
         {
             return null;
         }
 
         var token = SecretTokens.Generate();
-        await Db.HashSetAsync(ServerKey(slug), "token_hash", SecretTokens.Hash(token));
+        await Db.HashSetAsync(ServerKey(tenant, slug), "token_hash", SecretTokens.Hash(token));
         return token;
     }
 
-    public async Task<bool> DeleteAsync(string slug)
+    public async Task<bool> DeleteAsync(string tenant, string slug)
     {
-        var server = await FindAsync(slug);
+        var server = await FindAsync(tenant, slug);
         if (server is null)
         {
             return false;
         }
 
+        // The server's hash first, so ingest stops finding it; the slug is free for any tenant last.
         var id = server.Id.ToString(CultureInfo.InvariantCulture);
-        var deleted = await Db.KeyDeleteAsync(ServerKey(slug));
-        await Db.HashDeleteAsync(Slugs, slug);
-        await Db.HashDeleteAsync(Ids, id);
-        await Db.KeyDeleteAsync([LatestKey(server.Id), CountersKey(server.Id)]);
+        var deleted = await Db.KeyDeleteAsync(ServerKey(tenant, slug));
+        await Db.HashDeleteAsync(Slugs(tenant), slug);
+        await Db.HashDeleteAsync(Ids(tenant), id);
+        await Db.KeyDeleteAsync([LatestKey(tenant, server.Id), CountersKey(tenant, server.Id)]);
+        await Db.HashDeleteAsync(TenantBySlug, slug);
+        _tenantOfSlug.TryRemove(slug, out _);
         return deleted;
     }
 
-    public async Task<MonitoredServer?> FindAsync(string slug) => (await FindWithTokenAsync(slug))?.Server;
+    /// <summary>The tenant's server of that slug; another tenant's is not found.</summary>
+    public async Task<MonitoredServer?> FindAsync(string tenant, string slug) => (await ReadAsync(tenant, slug))?.Server;
 
-    /// <summary>The server by slug or, when <paramref name="slugOrId"/> is a number that is no slug, by id.</summary>
-    public async Task<MonitoredServer?> FindBySlugOrIdAsync(string slugOrId)
+    /// <summary>The tenant's server by slug or, when <paramref name="slugOrId"/> is a number that is no slug, by id.</summary>
+    public async Task<MonitoredServer?> FindBySlugOrIdAsync(string tenant, string slugOrId)
     {
-        if (await FindAsync(slugOrId) is { } bySlug)
+        if (await FindAsync(tenant, slugOrId) is { } bySlug)
         {
             return bySlug;
         }
 
         if (long.TryParse(slugOrId, NumberStyles.None, CultureInfo.InvariantCulture, out _)
-            && await Db.HashGetAsync(Ids, slugOrId) is { IsNull: false } slug)
+            && await Db.HashGetAsync(Ids(tenant), slugOrId) is { IsNull: false } slug)
         {
-            return await FindAsync(slug.ToString());
+            return await FindAsync(tenant, slug.ToString());
         }
 
         return null;
     }
 
-    /// <summary>The server and its stored token hash, for ingest authentication.</summary>
+    /// <summary>The server of that slug, whichever tenant's it is, and its stored token hash, for ingest authentication.</summary>
     public async Task<(MonitoredServer Server, string TokenHash)?> FindWithTokenAsync(string slug)
     {
         if (!SlugPattern().IsMatch(slug))
@@ -202,22 +237,51 @@ public sealed partial class ServerRegistry(IConnectionMultiplexer redis, TimePro
             return null;
         }
 
-        var entries = await Db.HashGetAllAsync(ServerKey(slug));
+        if (_tenantOfSlug.TryGetValue(slug, out var cached) && await ReadAsync(cached, slug) is { } hit)
+        {
+            return hit;
+        }
+
+        var tenant = await TenantIndex.TenantOfAsync(Db, TenantBySlug, Slugs(Tenants.Default), slug);
+        var found = tenant is null ? null : await ReadAsync(tenant, slug);
+        if (found is null)
+        {
+            _tenantOfSlug.TryRemove(slug, out _);
+            return null;
+        }
+
+        if (_tenantOfSlug.Count >= MaxCachedSlugs)
+        {
+            _tenantOfSlug.Clear();
+        }
+
+        _tenantOfSlug[slug] = tenant!;
+        return found;
+    }
+
+    private async Task<(MonitoredServer Server, string TokenHash)?> ReadAsync(string tenant, string slug)
+    {
+        if (!SlugPattern().IsMatch(slug))
+        {
+            return null;
+        }
+
+        var entries = await Db.HashGetAllAsync(ServerKey(tenant, slug));
         if (entries.Length == 0)
         {
             return null;
         }
 
         var fields = entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal);
-        return (ToServer(fields), fields.GetValueOrDefault("token_hash", string.Empty));
+        return (ToServer(tenant, fields), fields.GetValueOrDefault("token_hash", string.Empty));
     }
 
-    /// <summary>Every registered server, by id.</summary>
-    public async Task<IReadOnlyList<MonitoredServer>> ListAsync()
+    /// <summary>Every server of the tenant, by id.</summary>
+    public async Task<IReadOnlyList<MonitoredServer>> ListAsync(string tenant)
     {
-        var slugs = await Db.HashKeysAsync(Slugs);
+        var slugs = await Db.HashKeysAsync(Slugs(tenant));
         var batch = Db.CreateBatch();
-        var reads = slugs.Select(s => batch.HashGetAllAsync(ServerKey(s.ToString()))).ToList();
+        var reads = slugs.Select(s => batch.HashGetAllAsync(ServerKey(tenant, s.ToString()))).ToList();
         batch.Execute();
         var servers = new List<MonitoredServer>();
         foreach (var read in reads)
@@ -225,17 +289,17 @@ public sealed partial class ServerRegistry(IConnectionMultiplexer redis, TimePro
             var entries = await read;
             if (entries.Length > 0)
             {
-                servers.Add(ToServer(entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal)));
+                servers.Add(ToServer(tenant, entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal)));
             }
         }
 
         return [.. servers.OrderBy(s => s.Id)];
     }
 
-    public async Task<ulong> NextSnapshotIdAsync() => (ulong)await Db.StringIncrementAsync(NextSnapshotId);
+    public async Task<ulong> NextSnapshotIdAsync(string tenant) => (ulong)await Db.StringIncrementAsync(NextSnapshotId(tenant));
 
     /// <summary>Records an accepted snapshot: last seen, agent version, count, and the latest snapshot itself.</summary>
-    public async Task RecordSnapshotAsync(string slug, ServerSnapshot snapshot, AgentInfo? agent)
+    public async Task RecordSnapshotAsync(MonitoredServer server, ServerSnapshot snapshot, AgentInfo? agent)
     {
         // One script, so the record, the count and the latest snapshot move together; a delete racing
         // the ingest is not undone (nothing is written for a server that is gone), and the latest
@@ -253,7 +317,7 @@ public sealed partial class ServerRegistry(IConnectionMultiplexer redis, TimePro
             end
             return 1
             """,
-            [ServerKey(slug), LatestKey(snapshot.ServerId)],
+            [ServerKey(server.Tenant, server.Slug), LatestKey(server.Tenant, snapshot.ServerId)],
             [
                 snapshot.ReceivedAt.ToUnixTimeMilliseconds(),
                 agent?.Version ?? string.Empty,
@@ -262,9 +326,9 @@ public sealed partial class ServerRegistry(IConnectionMultiplexer redis, TimePro
             ]);
     }
 
-    public async Task<ServerSnapshot?> LatestSnapshotAsync(long serverId)
+    public async Task<ServerSnapshot?> LatestSnapshotAsync(string tenant, long serverId)
     {
-        var json = await Db.StringGetAsync(LatestKey(serverId));
+        var json = await Db.StringGetAsync(LatestKey(tenant, serverId));
         return json.IsNull ? null : JsonSerializer.Deserialize<ServerSnapshot>(json.ToString());
     }
 
@@ -272,7 +336,7 @@ public sealed partial class ServerRegistry(IConnectionMultiplexer redis, TimePro
     /// Swaps the server's stored counters for <paramref name="next"/> (only when it is newer) and
     /// returns the ones it had, atomically, so replicas ingesting the same server agree on deltas.
     /// </summary>
-    public async Task<CounterState?> SwapCountersAsync(long serverId, CounterState next, TimeSpan keep)
+    public async Task<CounterState?> SwapCountersAsync(string tenant, long serverId, CounterState next, TimeSpan keep)
     {
         var result = (RedisResult[]?)await Db.ScriptEvaluateAsync(
             """
@@ -284,14 +348,15 @@ public sealed partial class ServerRegistry(IConnectionMultiplexer redis, TimePro
             end
             return {t, c}
             """,
-            [CountersKey(serverId)],
+            [CountersKey(tenant, serverId)],
             [next.CollectedAtMs, JsonSerializer.Serialize(next), (long)keep.TotalMilliseconds]);
         return result is { Length: 2 } && !result[1].IsNull
             ? JsonSerializer.Deserialize<CounterState>(result[1].ToString())
             : null;
     }
 
-    private static MonitoredServer ToServer(Dictionary<string, string> f) => new(
+    private static MonitoredServer ToServer(string tenant, Dictionary<string, string> f) => new(
+        tenant,
         long.Parse(f["id"], CultureInfo.InvariantCulture),
         f["slug"],
         f.GetValueOrDefault("name", f["slug"]),

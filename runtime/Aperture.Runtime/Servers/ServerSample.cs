@@ -1,3 +1,5 @@
+using Aperture.Runtime.Platform;
+
 namespace Aperture.Runtime.Servers;
 
 /// <summary>
@@ -97,6 +99,10 @@ public sealed record SnapshotRates(
 public sealed record DiskRates(string Device, double? ReadBps, double? WriteBps, double? UtilPercent);
 
 /// <summary>A stored snapshot: the sample, what was derived from it, and where it belongs.</summary>
+/// <param name="Tenant">
+/// The server's tenant, stamped by ingest. A latest snapshot that Redis kept from before snapshots had
+/// tenants has none and reads as the default tenant's, which every server then was.
+/// </param>
 public sealed record ServerSnapshot(
     ulong Id,
     long ServerId,
@@ -105,4 +111,5 @@ public sealed record ServerSnapshot(
     string AgentVersion,
     ServerSample Sample,
     SnapshotRates Rates,
-    BottleneckVerdict Bottleneck);
+    BottleneckVerdict Bottleneck,
+    string Tenant = Tenants.Default);

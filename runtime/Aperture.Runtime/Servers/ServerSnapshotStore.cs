@@ -1,4 +1,3 @@
-using Aperture.Runtime.Platform;
 using Aperture.Storage;
 using ClickHouse.Driver;
 using ClickHouse.Driver.ADO.Parameters;
@@ -28,8 +27,11 @@ public sealed record HistoryGpu(ushort GpuIndex, double? UtilizationGpuPercent, 
 /// <summary>A downsampled history: the points, and the stride (every stride-th sample of the window).</summary>
 public sealed record History(IReadOnlyList<HistoryPoint> Points, int Stride, long Samples);
 
-/// <summary>Server snapshots in ClickHouse (table <c>server_snapshots</c>, schema migration 3).</summary>
-public sealed class ServerSnapshotStore(ClickHouseClient client, string database, string tenant = Tenants.Default)
+/// <summary>
+/// Server snapshots in ClickHouse (table <c>server_snapshots</c>, schema migration 3): each row carries
+/// its snapshot's tenant, and every read is of one tenant.
+/// </summary>
+public sealed class ServerSnapshotStore(ClickHouseClient client, string database)
 {
     private static readonly string[] Columns =
     [
@@ -70,11 +72,11 @@ public sealed class ServerSnapshotStore(ClickHouseClient client, string database
         await client.InsertAsync(database, "server_snapshots", Columns, rows, flushToken, cancellationToken);
     }
 
-    private void Write(RowBinaryWriter w, ServerSnapshot snapshot)
+    private static void Write(RowBinaryWriter w, ServerSnapshot snapshot)
     {
         var s = snapshot.Sample;
         var r = snapshot.Rates;
-        w.WriteString(tenant);
+        w.WriteString(snapshot.Tenant);
         w.WriteUInt64((ulong)snapshot.ServerId);
         w.WriteUInt64(snapshot.Id);
         w.WriteInt64(s.CollectedAt.ToUnixTimeMilliseconds());
@@ -178,7 +180,7 @@ public sealed class ServerSnapshotStore(ClickHouseClient client, string database
     public const long MinutelyBucketMs = 60_000;
 
     /// <summary>
-    /// The server's snapshots since <paramref name="since"/>, downsampled in ClickHouse to at most
+    /// The tenant's server's snapshots since <paramref name="since"/>, downsampled in ClickHouse to at most
     /// <paramref name="maxPoints"/>: when the window holds more samples, its time span is cut into
     /// <paramref name="maxPoints"/> equal buckets and the first snapshot of each bucket is read
     /// (the selection reads only the time column; full rows are read for the chosen snapshots
@@ -186,7 +188,7 @@ public sealed class ServerSnapshotStore(ClickHouseClient client, string database
     /// each server's first snapshot of every minute. The stride reported is the window's samples per
     /// point, <c>ceil(samples / maxPoints)</c>; 1 when nothing was dropped.
     /// </summary>
-    public async Task<History> HistoryAsync(long serverId, DateTimeOffset since, int maxPoints, CancellationToken cancellationToken)
+    public async Task<History> HistoryAsync(string tenant, long serverId, DateTimeOffset since, int maxPoints, CancellationToken cancellationToken)
     {
         var parameters = new ClickHouseParameterCollection();
         parameters.AddParameter("tenant", tenant);

@@ -6,7 +6,11 @@ using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Servers;
 
-/// <summary>The routes of servers-api.md: ingest, the dashboard reads, and the registry's admin routes.</summary>
+/// <summary>
+/// The routes of servers-api.md: ingest, the dashboard reads, and the registry's admin routes. Ingest is
+/// in the tenant of the server whose token it carries; every other route shows and changes only the
+/// caller's tenant's servers and keys.
+/// </summary>
 public static class ServersApi
 {
     public const string IngestPrefix = "/api/ingest/servers/";
@@ -30,37 +34,38 @@ public static class ServersApi
         }).WithOwnCredential("the monitored server's ingest token");
 
         var dashboard = routes.MapGroup(string.Empty).Requires(Permission.Read);
-        dashboard.MapGet("/api/servers/", async (ServerRegistry registry) =>
-            ServersJson.Ok(new { ok = true, servers = (await ActiveAsync(registry)).Select(ServersJson.Server).ToList() }));
+        dashboard.MapGet("/api/servers/", async (HttpContext context, ServerRegistry registry) =>
+            ServersJson.Ok(new { ok = true, servers = (await ActiveAsync(registry, context.Principal().Tenant)).Select(ServersJson.Server).ToList() }));
         dashboard.MapGet("/api/metrics/latest/", LatestAsync);
         dashboard.MapGet("/api/metrics/history/", HistoryAsync);
 
         // The registry is configuration: reading it is for those who may change it.
         var admin = routes.MapGroup("/api/admin").Requires(Permission.Write);
         admin.MapPut("/servers/{slug}", PutServerAsync);
-        admin.MapGet("/servers/{slug}", async (string slug, ServerRegistry registry) =>
-            await registry.FindAsync(slug) is { } server
+        admin.MapGet("/servers/{slug}", async (string slug, HttpContext context, ServerRegistry registry) =>
+            await registry.FindAsync(context.Principal().Tenant, slug) is { } server
                 ? ServersJson.Ok(new { ok = true, server = ServersJson.Server(server) })
                 : NotFound($"No monitored server '{slug}'", "server", slug));
-        admin.MapDelete("/servers/{slug}", async (string slug, ServerRegistry registry) =>
-            await registry.DeleteAsync(slug)
+        admin.MapDelete("/servers/{slug}", async (string slug, HttpContext context, ServerRegistry registry) =>
+            await registry.DeleteAsync(context.Principal().Tenant, slug)
                 ? ServersJson.Ok(new { ok = true })
                 : NotFound($"No monitored server '{slug}'", "server", slug));
-        admin.MapGet("/api-keys", async (DashboardApiKeys keys) => ServersJson.Ok(new { ok = true, api_keys = await keys.ListAsync() }))
+        admin.MapGet("/api-keys", async (HttpContext context, DashboardApiKeys keys) =>
+                ServersJson.Ok(new { ok = true, api_keys = await keys.ListAsync(context.Principal().Tenant) }))
             .Requires(Permission.ManageKeys);
-        admin.MapPost("/api-keys", async (HttpRequest request, DashboardApiKeys keys, CancellationToken cancellationToken) =>
+        admin.MapPost("/api-keys", async (HttpContext context, DashboardApiKeys keys, CancellationToken cancellationToken) =>
         {
-            var body = await RequestBody.ReadJsonAsync(request, new ApiKeyRequest(null), cancellationToken);
+            var body = await RequestBody.ReadJsonAsync(context.Request, new ApiKeyRequest(null), cancellationToken);
             if (string.IsNullOrWhiteSpace(body.Name) || body.Name.Length > SampleParser.MaxText)
             {
                 throw new InvalidRequestException("name", $"name is required (at most {SampleParser.MaxText} characters)");
             }
 
-            var (key, plaintext) = await keys.CreateAsync(body.Name);
+            var (key, plaintext) = await keys.CreateAsync(context.Principal().Tenant, body.Name);
             return Results.Json(new { ok = true, api_key = key, key = plaintext }, ServersJson.Options, statusCode: StatusCodes.Status201Created);
         }).Requires(Permission.ManageKeys);
-        admin.MapDelete("/api-keys/{id}", async (string id, DashboardApiKeys keys) =>
-            long.TryParse(id, System.Globalization.CultureInfo.InvariantCulture, out var number) && await keys.DeleteAsync(number)
+        admin.MapDelete("/api-keys/{id}", async (string id, HttpContext context, DashboardApiKeys keys) =>
+            long.TryParse(id, System.Globalization.CultureInfo.InvariantCulture, out var number) && await keys.DeleteAsync(context.Principal().Tenant, number)
                 ? ServersJson.Ok(new { ok = true })
                 : NotFound($"No API key '{id}'", "id", id))
             .Requires(Permission.ManageKeys);
@@ -154,19 +159,20 @@ public static class ServersApi
         return buffer.ToArray();
     }
 
-    private static async Task<IReadOnlyList<MonitoredServer>> ActiveAsync(ServerRegistry registry) =>
-        [.. (await registry.ListAsync()).Where(s => s.IsActive)];
+    private static async Task<IReadOnlyList<MonitoredServer>> ActiveAsync(ServerRegistry registry, string tenant) =>
+        [.. (await registry.ListAsync(tenant)).Where(s => s.IsActive)];
 
     /// <summary>
-    /// The server a dashboard read is about: the one named by <c>server</c> (slug or id), else the
-    /// active server with the newest snapshot, else the first active server.
+    /// The server of the caller's tenant a dashboard read is about: the one named by <c>server</c> (slug
+    /// or id), else the active server with the newest snapshot, else the first active server.
     /// </summary>
     private static async Task<(IReadOnlyList<MonitoredServer> Servers, MonitoredServer? Selected, IResult? Error)> SelectAsync(HttpRequest request, ServerRegistry registry)
     {
-        var servers = await ActiveAsync(registry);
+        var tenant = request.HttpContext.Principal().Tenant;
+        var servers = await ActiveAsync(registry, tenant);
         if (RequestBody.OptionalString(request, "server") is { } wanted)
         {
-            var named = await registry.FindBySlugOrIdAsync(wanted);
+            var named = await registry.FindBySlugOrIdAsync(tenant, wanted);
             return named is null
                 ? (servers, null, NotFound($"No monitored server '{wanted}'", "server", wanted))
                 : (servers, named, null);
@@ -187,7 +193,7 @@ public static class ServersApi
             return error;
         }
 
-        var snapshot = await registry.LatestSnapshotAsync(selected!.Id);
+        var snapshot = await registry.LatestSnapshotAsync(selected!.Tenant, selected.Id);
         if (snapshot is null)
         {
             return NotFound($"Monitored server '{selected.Slug}' has no snapshots yet.", "server", selected.Slug);
@@ -213,7 +219,7 @@ public static class ServersApi
             return error;
         }
 
-        var history = await store.HistoryAsync(selected!.Id, time.GetUtcNow().AddMinutes(-minutes), options.Value.MaxHistoryPoints, cancellationToken);
+        var history = await store.HistoryAsync(selected!.Tenant, selected.Id, time.GetUtcNow().AddMinutes(-minutes), options.Value.MaxHistoryPoints, cancellationToken);
         return ServersJson.Ok(new
         {
             ok = true,
@@ -227,8 +233,9 @@ public static class ServersApi
         });
     }
 
-    private static async Task<IResult> PutServerAsync(string slug, HttpRequest request, ServerRegistry registry, CancellationToken cancellationToken)
+    private static async Task<IResult> PutServerAsync(string slug, HttpContext context, ServerRegistry registry, CancellationToken cancellationToken)
     {
+        var request = context.Request;
         ServerRegistry.ValidateSlug(slug);
         var body = await ReadLimitedAsync(request, 64 * 1024, cancellationToken);
         ServerChanges changes;
@@ -267,7 +274,15 @@ public static class ServersApi
             throw new InvalidRequestException("name", "name must not be empty");
         }
 
-        var (server, created, generated) = await registry.UpsertAsync(slug, changes, token, generateTokenOnCreate: true);
+        if (await registry.UpsertAsync(context.Principal().Tenant, slug, changes, token, generateTokenOnCreate: true) is not var (server, created, generated))
+        {
+            // Which tenant holds it is not told: that would name another tenant's server.
+            return Results.Json(
+                new ErrorResponse(ErrorCodes.InvalidRequest, $"The slug '{slug}' is registered to another tenant; a slug is unique across tenants, since the ingest URL names none.",
+                    new Dictionary<string, string> { ["field"] = "slug" }),
+                statusCode: StatusCodes.Status409Conflict);
+        }
+
         return generated is null
             ? ServersJson.Ok(new { ok = true, created, server = ServersJson.Server(server) })
             : ServersJson.Ok(new { ok = true, created, server = ServersJson.Server(server), token = generated });
