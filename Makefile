@@ -5,7 +5,7 @@ DOTNET ?= dotnet
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: all deps build test run bench crds clean agent-aot
+.PHONY: all deps build test run bench crds clean agent-aot format format-check
 
 all: build
 
@@ -21,8 +21,16 @@ build:
 agent-aot:
 	@bash scripts/publish-agent-aot.sh
 
-## test: everything a fresh machine needs, then every test project (the AOT agent's tests run the binary)
-test: deps build agent-aot
+## format: apply .editorconfig's formatting and code style to the C# sources
+format:
+	$(DOTNET) format Operator.sln -v quiet
+
+## format-check: the format gate (dotnet format --verify-no-changes, shellcheck on the scripts)
+format-check: deps build
+	@bash scripts/format-check.sh
+
+## test: everything a fresh machine needs, the format gate, then every test project (the AOT agent's tests run the binary)
+test: deps build agent-aot format-check
 	@CONFIG=$(CONFIG) bash scripts/test.sh
 
 ## run: embedded ClickHouse + Redis + runtime in the foreground; Ctrl-C stops all

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by run-local.sh ('make run') once the runtime is ready: starts a node agent that collects this
 # host, pushes profiles to the local runtime's gRPC port, sends host samples to its server-monitoring
 # ingest API (when the runtime can register this host) and forwards job events from its sidecar to the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build, the tests and 'make run' need, and only what is missing:
-# Debian's redis-server and the chdb engine library (from the npm registry) under .deps/.
+# Debian's redis-server and shellcheck, and the chdb engine library (from the npm registry) under .deps/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,10 +11,14 @@ CHDB_DIR=".deps/chdb"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "deps: installing redis-server (Debian)"
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The format gate of 'make test' checks the scripts with it.
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]} (Debian)"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if [ ! -f "$CHDB_DIR/libchdb.so" ] || [ "$(cat "$CHDB_DIR/VERSION" 2>/dev/null)" != "$CHDB_VERSION" ]; then

@@ -94,7 +94,7 @@ dotnet "$BIN_RUNTIME" --role aggregator --http-port "$HTTP_PORT" --grpc-port "$G
 pids+=($!)
 wait_for runtime 60 curl -sf "http://127.0.0.1:$HTTP_PORT/readyz"
 
-# shellcheck source=agent-local.sh
+# shellcheck source=scripts/agent-local.sh
 source scripts/agent-local.sh
 
 cat <<MSG

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test project and ends with one summary line across them ("N passed, N failed").
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 CONFIG="${CONFIG:-Release}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

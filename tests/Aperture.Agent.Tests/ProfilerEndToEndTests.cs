@@ -3,8 +3,8 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Aperture.Agent.Profiling;
 using Aperture.Agent.Profiling.Tests;
-using Aperture.Runtime.Tests;
 using Aperture.KubernetesTestServer;
+using Aperture.Runtime.Tests;
 using Aperture.Testing;
 
 namespace Aperture.Agent.Tests;

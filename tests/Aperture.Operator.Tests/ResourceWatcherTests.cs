@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using Aperture.KubernetesTestServer;
+using Aperture.Operator.Controller;
 using Aperture.Resources;
 using Aperture.Testing;
-using Aperture.Operator.Controller;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging.Abstractions;

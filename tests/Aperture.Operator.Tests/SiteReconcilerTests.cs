@@ -1,9 +1,9 @@
 using System.Text.Json;
 using Aperture.KubernetesTestServer;
-using Aperture.Resources;
-using Aperture.Testing;
 using Aperture.Operator.Controller;
 using Aperture.Operator.Reconcilers;
+using Aperture.Resources;
+using Aperture.Testing;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Logging.Abstractions;

@@ -1,6 +1,6 @@
-using Aperture.Runtime.Platform;
 using System.Globalization;
 using System.Text.Json;
+using Aperture.Runtime.Platform;
 using Aperture.Storage;
 using StackExchange.Redis;
 

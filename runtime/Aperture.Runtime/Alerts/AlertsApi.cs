@@ -1,6 +1,6 @@
-using Aperture.Runtime.Platform;
 using Aperture.Contracts;
 using Aperture.Runtime.Access;
+using Aperture.Runtime.Platform;
 
 namespace Aperture.Runtime.Alerts;
 

@@ -1,11 +1,11 @@
-using Aperture.Runtime.Access;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Aperture.Contracts;
-using Aperture.Runtime.Platform;
+using Aperture.Runtime.Access;
 using Aperture.Runtime.Hosting;
+using Aperture.Runtime.Platform;
 using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Jobs;

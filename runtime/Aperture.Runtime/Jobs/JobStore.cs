@@ -1,6 +1,6 @@
-using Aperture.Storage;
-using Aperture.Runtime.Platform;
 using System.Globalization;
+using Aperture.Runtime.Platform;
+using Aperture.Storage;
 using ClickHouse.Driver;
 using ClickHouse.Driver.ADO.Parameters;
 using ClickHouse.Driver.Utility;

@@ -1,10 +1,10 @@
-using Aperture.Runtime.Access;
 using System.Diagnostics;
 using System.Globalization;
 using Aperture.Contracts;
-using Aperture.Runtime.Platform;
+using Aperture.Runtime.Access;
 using Aperture.Runtime.Health;
 using Aperture.Runtime.Hosting;
+using Aperture.Runtime.Platform;
 using Aperture.Storage;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;

@@ -1,8 +1,8 @@
-using Aperture.Runtime.Access;
-using Aperture.Runtime.Platform;
 using System.Globalization;
 using System.Text.Json;
 using Aperture.Contracts.Grpc;
+using Aperture.Runtime.Access;
+using Aperture.Runtime.Platform;
 using Google.Protobuf;
 
 namespace Aperture.Runtime.Profiling;

@@ -1,5 +1,5 @@
-using Aperture.Runtime.Platform;
 using System.Text.Json;
+using Aperture.Runtime.Platform;
 using Aperture.Storage;
 using Microsoft.Extensions.Options;
 

@@ -1,7 +1,7 @@
-using Aperture.Storage;
-using Aperture.Runtime.Platform;
 using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using Aperture.Runtime.Platform;
+using Aperture.Storage;
 using ClickHouse.Driver;
 using ClickHouse.Driver.ADO.Parameters;
 using ClickHouse.Driver.Utility;

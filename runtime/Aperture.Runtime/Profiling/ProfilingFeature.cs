@@ -1,9 +1,9 @@
 using System.Net;
 using System.Threading.Channels;
 using Aperture.Runtime.Health;
-using Aperture.Runtime.Storage;
 using Aperture.Runtime.Platform;
 using Aperture.Runtime.Profiling.Grpc;
+using Aperture.Runtime.Storage;
 using Aperture.Storage;
 using ClickHouse.Driver;
 using Microsoft.AspNetCore.Server.Kestrel.Core;

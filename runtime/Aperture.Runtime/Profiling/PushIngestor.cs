@@ -1,12 +1,12 @@
-using Aperture.Runtime.Platform;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Threading.Channels;
 using Aperture.Contracts.Grpc;
+using Aperture.Runtime.Platform;
 using Aperture.Storage;
-using StackFrame = Aperture.Runtime.Profiling.StackFrame;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using StackFrame = Aperture.Runtime.Profiling.StackFrame;
 
 namespace Aperture.Runtime.Profiling;
 

@@ -1,7 +1,7 @@
-using Aperture.Runtime.Platform;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Aperture.Runtime.Platform;
 using Aperture.Storage;
 using StackExchange.Redis;
 

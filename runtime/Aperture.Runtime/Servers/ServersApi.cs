@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Aperture.Contracts;
-using Aperture.Runtime.Platform;
 using Aperture.Runtime.Access;
+using Aperture.Runtime.Platform;
 using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Servers;

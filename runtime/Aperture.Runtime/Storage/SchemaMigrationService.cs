@@ -1,10 +1,10 @@
 using System.Globalization;
 using Aperture.Runtime.Health;
 using Aperture.Runtime.Hosting;
-using ClickHouse.Driver.ADO.Parameters;
-using ClickHouse.Driver.Utility;
 using Aperture.Storage;
 using ClickHouse.Driver;
+using ClickHouse.Driver.ADO.Parameters;
+using ClickHouse.Driver.Utility;
 using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Storage;

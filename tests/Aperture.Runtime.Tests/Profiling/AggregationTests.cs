@@ -1,6 +1,5 @@
-using static Aperture.Runtime.Tests.Profiling.Samples;
-
 using Aperture.Runtime.Profiling;
+using static Aperture.Runtime.Tests.Profiling.Samples;
 
 namespace Aperture.Runtime.Tests.Profiling;
 

@@ -1,7 +1,6 @@
+using Aperture.Runtime.Profiling;
 using Microsoft.Extensions.Time.Testing;
 using static Aperture.Runtime.Tests.Profiling.Samples;
-
-using Aperture.Runtime.Profiling;
 
 namespace Aperture.Runtime.Tests.Profiling;
 

@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using Aperture.Contracts.Grpc;
-using Aperture.Runtime.Profiling;
 using Aperture.Runtime.Platform;
+using Aperture.Runtime.Profiling;
 using Google.Protobuf;
 using ProtoStack = Aperture.Contracts.Grpc.Stack;
 

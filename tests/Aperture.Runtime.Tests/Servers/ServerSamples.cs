@@ -25,41 +25,41 @@ public static class ServerSamples
         ulong txBytes = 23_456_789_012,
         double memory = 50,
         double iowait = 2.7) => new()
-    {
-        ["collected_at"] = Time(collectedAt),
-        ["cpu_usage_percent"] = cpu,
-        ["cpu_user_percent"] = 21.0,
-        ["cpu_system_percent"] = 8.4,
-        ["cpu_iowait_percent"] = iowait,
-        ["cpu_load_1"] = 6.2,
-        ["cpu_load_5"] = 5.8,
-        ["cpu_load_15"] = 5.1,
-        ["cpu_frequency_mhz"] = 2880.0,
-        ["cpu_count_logical"] = 64,
-        ["cpu_count_physical"] = 32,
-        ["memory_total_bytes"] = 274_877_906_944,
-        ["memory_used_bytes"] = 198_642_237_440,
-        ["memory_available_bytes"] = 76_235_669_504,
-        ["memory_percent"] = memory,
-        ["swap_total_bytes"] = 0,
-        ["swap_used_bytes"] = 0,
-        ["swap_percent"] = 0.0,
-        ["network_rx_bytes_total"] = rxBytes,
-        ["network_tx_bytes_total"] = txBytes,
-        ["process_count"] = 412,
-        ["disks"] = new JsonArray(new JsonObject
         {
-            ["device"] = "nvme0n1",
-            ["read_bytes_total"] = readBytes,
-            ["write_bytes_total"] = writeBytes,
-            ["read_count_total"] = 1_234_567,
-            ["write_count_total"] = 456_789,
-            ["busy_time_ms_total"] = busyMs,
-        }),
-        ["gpus"] = new JsonArray(
+            ["collected_at"] = Time(collectedAt),
+            ["cpu_usage_percent"] = cpu,
+            ["cpu_user_percent"] = 21.0,
+            ["cpu_system_percent"] = 8.4,
+            ["cpu_iowait_percent"] = iowait,
+            ["cpu_load_1"] = 6.2,
+            ["cpu_load_5"] = 5.8,
+            ["cpu_load_15"] = 5.1,
+            ["cpu_frequency_mhz"] = 2880.0,
+            ["cpu_count_logical"] = 64,
+            ["cpu_count_physical"] = 32,
+            ["memory_total_bytes"] = 274_877_906_944,
+            ["memory_used_bytes"] = 198_642_237_440,
+            ["memory_available_bytes"] = 76_235_669_504,
+            ["memory_percent"] = memory,
+            ["swap_total_bytes"] = 0,
+            ["swap_used_bytes"] = 0,
+            ["swap_percent"] = 0.0,
+            ["network_rx_bytes_total"] = rxBytes,
+            ["network_tx_bytes_total"] = txBytes,
+            ["process_count"] = 412,
+            ["disks"] = new JsonArray(new JsonObject
+            {
+                ["device"] = "nvme0n1",
+                ["read_bytes_total"] = readBytes,
+                ["write_bytes_total"] = writeBytes,
+                ["read_count_total"] = 1_234_567,
+                ["write_count_total"] = 456_789,
+                ["busy_time_ms_total"] = busyMs,
+            }),
+            ["gpus"] = new JsonArray(
             Gpu(0, gpu),
             Gpu(1, gpu / 2)),
-    };
+        };
 
     private static JsonObject Gpu(int index, double util) => new()
     {
