@@ -1,6 +1,6 @@
 using Aperture.Benchmarks;
 
-// Each harness prints its figures; 'all' runs every one. Usage: Aperture.Benchmarks [all|clickhouse-insert|profiling-ingest|aggregate-latency|servers-history|jobs-ingest|operator|agent-overhead] [rows]
+// Each harness prints its figures; 'all' runs every one. Usage: Aperture.Benchmarks [all|clickhouse-insert|profiling-ingest|aggregate-latency|servers-history|jobs-ingest|operator|agent-overhead|authentication] [rows]
 var which = args.Length > 0 ? args[0] : "all";
 var rows = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000;
 Console.WriteLine($"# Aperture benchmarks on {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}");
@@ -15,6 +15,10 @@ switch (which)
         await OperatorConvergenceBenchmark.RunAsync(1000, TimeSpan.FromSeconds(60));
         await JobsIngestBenchmark.RunAsync(JobsIngestBenchmark.DefaultEvents);
         await AgentOverheadBenchmark.RunAsync(60);
+        await AuthenticationBenchmark.RunAsync();
+        break;
+    case "authentication":
+        await AuthenticationBenchmark.RunAsync();
         break;
     case "agent-overhead":
         // The optional argument is the measuring window in seconds (60 by default).
