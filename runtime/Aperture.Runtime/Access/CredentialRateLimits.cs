@@ -14,12 +14,17 @@ public sealed class CredentialRateLimits(TimeProvider time)
     /// <returns>Null when the request may go on, else how long until a token is there.</returns>
     public TimeSpan? TryAcquire(string credential, int ratePerSecond)
     {
-        if (_buckets.Count > MaxBuckets)
+        if (!_buckets.TryGetValue(credential, out var bucket))
         {
-            _buckets.Clear();
+            // ConcurrentDictionary.Count takes every lock of the dictionary: asked only when a bucket is added.
+            if (_buckets.Count >= MaxBuckets)
+            {
+                _buckets.Clear();
+            }
+
+            bucket = _buckets.GetOrAdd(credential, _ => new Bucket(ratePerSecond, time.GetTimestamp()));
         }
 
-        var bucket = _buckets.GetOrAdd(credential, _ => new Bucket(ratePerSecond, time.GetTimestamp()));
         return bucket.TryTake(ratePerSecond, time.GetTimestamp(), time.TimestampFrequency);
     }
 

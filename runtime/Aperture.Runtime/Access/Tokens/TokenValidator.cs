@@ -328,7 +328,10 @@ public sealed partial class TokenValidator : IDisposable
                 $"the token's role claim ({source.RoleClaim}) is missing or not one of viewer, editor, admin, super-admin");
         }
 
-        return TokenValidationOutcome.Valid(Principal.ForRole(tenant, subject, role, CredentialKind.Jwt));
+        return TokenValidationOutcome.Valid(Principal.ForRole(tenant, subject, role, CredentialKind.Jwt) with
+        {
+            ExpiresAt = jwt.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Exp, out var exp) ? DateTimeOffset.FromUnixTimeSeconds(exp) : null,
+        });
     }
 
     /// <summary>The role a claim names; of a list of names (a provider's groups), the highest one known.</summary>
