@@ -152,8 +152,13 @@ public sealed class TenantIsolationMatrixTests
         ["POST /api/aggregate"] = (s, c) => HttpAsync(s.Site.Http, HttpMethod.Post, "/api/aggregate", c, new { agent_id = s.AgentId }),
         ["POST /api/diff"] = (s, c) => HttpAsync(s.Site.Http, HttpMethod.Post, "/api/diff", c, new
         {
-            baseline_agent_id = s.AgentId, baseline_start_ns = T0 - 1000, baseline_end_ns = T0 + 1000,
-            comparison_agent_id = s.AgentId, comparison_start_ns = T0 - 1000, comparison_end_ns = T0 + 1000, event_type = "cpu",
+            baseline_agent_id = s.AgentId,
+            baseline_start_ns = T0 - 1000,
+            baseline_end_ns = T0 + 1000,
+            comparison_agent_id = s.AgentId,
+            comparison_start_ns = T0 - 1000,
+            comparison_end_ns = T0 + 1000,
+            event_type = "cpu",
         }),
         ["GET /api/batches"] = (s, c) => HttpAsync(s.Site.Http, HttpMethod.Get, "/api/batches", c),
         ["GET /api/health"] = (s, c) => HttpAsync(s.Site.Http, HttpMethod.Get, "/api/health", c),
@@ -182,8 +187,13 @@ public sealed class TenantIsolationMatrixTests
         ["* /aperture.v1.Aggregator/Diff"] = (s, c) => GrpcAsync(s, c, async (client, m) =>
             (await client.DiffAsync(new DiffRequest
             {
-                BaselineAgentId = s.AgentId, BaselineStartNs = (ulong)(T0 - 1000), BaselineEndNs = (ulong)(T0 + 1000),
-                ComparisonAgentId = s.AgentId, ComparisonStartNs = (ulong)(T0 - 1000), ComparisonEndNs = (ulong)(T0 + 1000), EventType = EventType.Cpu,
+                BaselineAgentId = s.AgentId,
+                BaselineStartNs = (ulong)(T0 - 1000),
+                BaselineEndNs = (ulong)(T0 + 1000),
+                ComparisonAgentId = s.AgentId,
+                ComparisonStartNs = (ulong)(T0 - 1000),
+                ComparisonEndNs = (ulong)(T0 + 1000),
+                EventType = EventType.Cpu,
             }, m, cancellationToken: Cancel)).ToString()),
         ["GET /api/alerts"] = (s, c) => HttpAsync(s.Site.Http, HttpMethod.Get, "/api/alerts", c),
         ["GET /api/alerts/history"] = (s, c) => HttpAsync(s.Site.Http, HttpMethod.Get, "/api/alerts/history", c),
