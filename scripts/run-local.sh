@@ -13,6 +13,7 @@ GRPC_PORT="${APERTURE_GRPC_PORT:-50051}"
 JOBS_PORT="${APERTURE_JOBS_PORT:-18000}"
 CENTRAL_PORT="${APERTURE_CENTRAL_PORT:-8080}"
 CENTRAL_JOBS_PORT="${APERTURE_CENTRAL_JOBS_PORT:-19000}"
+WEBHOOK_PORT="${APERTURE_WEBHOOK_PORT:-9093}"
 BIN_ENDPOINT="runtime/Aperture.EmbeddedClickHouse/bin/$CONFIG/net10.0/aperture-clickhouse.dll"
 BIN_RUNTIME="runtime/Aperture.Runtime/bin/$CONFIG/net10.0/aperture-runtime.dll"
 mkdir -p "$DATA/clickhouse" "$DATA/redis" "$DATA/logs" "$DATA/keys"
@@ -55,7 +56,7 @@ wait_for() { # name, seconds, command...
   exit 1
 }
 
-for port in "$REDIS_PORT" "$CLICKHOUSE_PORT" "$HTTP_PORT" "$GRPC_PORT" "$JOBS_PORT" "$CENTRAL_PORT" "$CENTRAL_JOBS_PORT" "${APERTURE_AGENT_PORT:-19090}" "${APERTURE_SIDECAR_PORT:-8000}"; do
+for port in "$REDIS_PORT" "$CLICKHOUSE_PORT" "$HTTP_PORT" "$GRPC_PORT" "$JOBS_PORT" "$CENTRAL_PORT" "$CENTRAL_JOBS_PORT" "$WEBHOOK_PORT" "${APERTURE_AGENT_PORT:-19090}" "${APERTURE_SIDECAR_PORT:-8000}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "aperture: port $port is already in use (another 'make run'?); set APERTURE_*_PORT to move" >&2
     exit 1
@@ -78,7 +79,7 @@ if [[ -z "$(ls -A "$DATA/keys")" ]]; then
 fi
 
 # The central runtime: tenants, API keys and the tokens it signs, and the federation of this one site's jobs.
-dotnet "$BIN_RUNTIME" --role central --http-port "$CENTRAL_PORT" --jobs-port "$CENTRAL_JOBS_PORT" \
+dotnet "$BIN_RUNTIME" --role central --http-port "$CENTRAL_PORT" --jobs-port "$CENTRAL_JOBS_PORT" --webhook-port "$WEBHOOK_PORT" \
   --clickhouse "$CLICKHOUSE" --redis "127.0.0.1:$REDIS_PORT" "${KEYS[@]}" \
   --Aperture:Central:Sites:local="http://127.0.0.1:$JOBS_PORT" --Aperture:Central:SiteTokens:local="$APERTURE_AUTH_TOKEN" \
   >"$DATA/logs/central.log" 2>&1 &
@@ -105,6 +106,7 @@ Aperture is running (Ctrl-C stops it):
   jobs API         http://127.0.0.1:$JOBS_PORT   (/v1/ingest/events, /v1/jobs, /v1/subjobs, /v1/stream, /v1/healthz)
   central API      http://127.0.0.1:$CENTRAL_PORT/api/v1   (tenants, rbac/permissions, apikeys; /.well-known/jwks.json)
   central jobs     http://127.0.0.1:$CENTRAL_JOBS_PORT   (/v1/sites, /v1/jobs, /v1/subjobs, /v1/healthz)
+  webhook          http://127.0.0.1:$WEBHOOK_PORT   (POST /api/v1/alerts/webhook: the watchdog is not built yet, 501)
   ClickHouse HTTP  http://127.0.0.1:$CLICKHOUSE_PORT   (embedded engine, data in $DATA/clickhouse)
   Redis            127.0.0.1:$REDIS_PORT   (append-only file in $DATA/redis)
   logs             $DATA/logs/

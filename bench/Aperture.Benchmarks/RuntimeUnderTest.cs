@@ -32,6 +32,7 @@ public sealed class RuntimeUnderTest : IAsyncDisposable
             "--http-port", runtime.HttpPort.ToString(CultureInfo.InvariantCulture),
             "--grpc-port", runtime.GrpcPort.ToString(CultureInfo.InvariantCulture),
             "--jobs-port", runtime.JobsPort.ToString(CultureInfo.InvariantCulture),
+            "--webhook-port", FreePort.Next().ToString(CultureInfo.InvariantCulture),
             "--clickhouse", runtime.ClickHouse.ConnectionString,
             "--redis", runtime.Redis.ConnectionString,
             "--Logging:LogLevel:Default=Warning",

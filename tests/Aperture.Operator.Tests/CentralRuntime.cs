@@ -49,6 +49,7 @@ public sealed class CentralRuntime : IAsyncLifetime
         [
             "--role", RuntimeOptions.CentralRole, "--http-port", _httpPort.ToString(CultureInfo.InvariantCulture),
             "--jobs-port", FreePort.Next().ToString(CultureInfo.InvariantCulture),
+            "--webhook-port", FreePort.Next().ToString(CultureInfo.InvariantCulture),
             "--clickhouse", _clickHouse.ConnectionString, "--clickhouse-database", "aperture_central", "--redis", _redis.ConnectionString,
             $"--Aperture:AuthToken={AdminToken}",
         ]);

@@ -26,7 +26,7 @@ public sealed class OptionsValidationTests
         // latest when it starts.
         var error = await Assert.ThrowsAsync<OptionsValidationException>(async () =>
         {
-            await using var app = RuntimeApplication.Build(["--http-port", "0", "--grpc-port", "0", "--jobs-port", "0", name, value]);
+            await using var app = RuntimeApplication.Build(["--http-port", "0", "--grpc-port", "0", "--jobs-port", "0", "--webhook-port", "0", name, value]);
             await app.StartAsync(Cancel);
         });
 
@@ -40,7 +40,7 @@ public sealed class OptionsValidationTests
     {
         var info = new ProcessStartInfo("dotnet")
         {
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "aperture-runtime.dll"), "--http-port", "0", "--grpc-port", "0", "--jobs-port", "0", name, value },
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "aperture-runtime.dll"), "--http-port", "0", "--grpc-port", "0", "--jobs-port", "0", "--webhook-port", "0", name, value },
             RedirectStandardError = true,
             RedirectStandardOutput = true,
         };

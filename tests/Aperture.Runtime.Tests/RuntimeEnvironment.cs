@@ -32,6 +32,9 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
     /// <summary>The jobs APIs' port (the site-local API in role aggregator, the central API in role central).</summary>
     public int JobsPort { get; private set; }
 
+    /// <summary>The central role's Alertmanager webhook port.</summary>
+    public int WebhookPort { get; private set; }
+
     /// <summary>A client of the jobs listener.</summary>
     public HttpClient JobsHttp { get; private set; } = null!;
 
@@ -64,6 +67,7 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
         "--http-port", HttpPort.ToString(CultureInfo.InvariantCulture),
         "--grpc-port", GrpcPort.ToString(CultureInfo.InvariantCulture),
         "--jobs-port", JobsPort.ToString(CultureInfo.InvariantCulture),
+        "--webhook-port", WebhookPort.ToString(CultureInfo.InvariantCulture),
         "--clickhouse", ClickHouse.ConnectionString,
         "--clickhouse-database", Database,
         "--redis", Redis.ConnectionString,
@@ -79,6 +83,7 @@ public sealed class RuntimeEnvironment : IAsyncDisposable
         HttpPort = FreePort.Next();
         GrpcPort = FreePort.Next();
         JobsPort = FreePort.Next();
+        WebhookPort = FreePort.Next();
         App = RuntimeApplication.Build(Arguments(role, extraArgs), Logs.AddTo);
         await App.StartAsync();
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}/"), Timeout = TimeSpan.FromSeconds(30) };

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Reflection;
 using Aperture.Runtime.Access;
-using Aperture.Runtime.Jobs;
 using Aperture.Runtime.Platform;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Prometheus;
@@ -19,6 +18,7 @@ public static class RuntimeApplication
         ["--http-port"] = "Aperture:HttpPort",
         ["--grpc-port"] = "Aperture:GrpcPort",
         ["--jobs-port"] = "Aperture:JobsPort",
+        ["--webhook-port"] = "Aperture:WebhookPort",
         ["--clickhouse"] = "Aperture:ClickHouse:ConnectionString",
         ["--clickhouse-database"] = "Aperture:ClickHouse:Database",
         ["--redis"] = "Aperture:Redis:ConnectionString",
@@ -59,8 +59,16 @@ public static class RuntimeApplication
             kestrel.Listen(address, runtime.EffectiveJobsPort, listen =>
             {
                 listen.Protocols = HttpProtocols.Http1;
-                JobsListener.MarkConnections(listen);
+                Listeners.MarkConnections(listen, ListenerMetadata.Jobs);
             });
+            if (!runtime.IsAggregator)
+            {
+                kestrel.Listen(address, runtime.EffectiveWebhookPort, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1;
+                    Listeners.MarkConnections(listen, ListenerMetadata.Webhook);
+                });
+            }
         });
 
         var features = RuntimeRoles.Of(runtime);
@@ -74,13 +82,14 @@ public static class RuntimeApplication
 
         var app = builder.Build();
         app.UseApertureErrors();
+        // A route asked for on another listener's port is not there (404), before anyone asks for a credential.
+        app.UseListenerRoutes();
         foreach (var feature in features)
         {
             feature.Map(app);
         }
 
         // Middleware, so it runs before every feature's endpoints whatever order they were mapped in.
-        app.UseJobsListenerRoutes();
         app.UseHttpMetrics();
         app.MapNotFoundFallback().Public("the answer for unknown routes");
 

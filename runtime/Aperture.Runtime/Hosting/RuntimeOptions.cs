@@ -28,6 +28,11 @@ public sealed class RuntimeOptions
     /// </summary>
     public int? JobsPort { get; set; }
 
+    /// <summary>The central role's Alertmanager webhook port (aiops-api.md: 9093), a listener of its own. 0 picks a free port.</summary>
+    public int? WebhookPort { get; set; }
+
+    public int EffectiveWebhookPort => WebhookPort ?? 9093;
+
     public int EffectiveHttpPort => HttpPort ?? (Role == CentralRole ? 8080 : 9090);
 
     public int EffectiveJobsPort => JobsPort ?? (Role == CentralRole ? 19000 : 18000);
@@ -59,6 +64,11 @@ public sealed class RuntimeOptionsValidator : Microsoft.Extensions.Options.IVali
         if (options.JobsPort is < 0 or > 65535)
         {
             errors.Add($"{RuntimeOptions.Section}:JobsPort must be from 0 to 65535, not {options.JobsPort}");
+        }
+
+        if (options.WebhookPort is < 0 or > 65535)
+        {
+            errors.Add($"{RuntimeOptions.Section}:WebhookPort must be from 0 to 65535, not {options.WebhookPort}");
         }
 
         if (options.GrpcPort is < 0 or > 65535)

@@ -82,7 +82,7 @@ public static class CentralJobsApi
 
     public static IEndpointRouteBuilder MapCentralJobsApi(this IEndpointRouteBuilder routes)
     {
-        var central = routes.MapGroup(string.Empty).WithMetadata(JobsEndpointMetadata.Instance).Requires(Permission.Read);
+        var central = routes.MapGroup(string.Empty).WithMetadata(ListenerMetadata.Jobs).Requires(Permission.Read);
 
         central.MapGet("/v1/sites", (SiteClient sites) =>
         {

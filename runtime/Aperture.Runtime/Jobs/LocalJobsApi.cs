@@ -21,7 +21,7 @@ public static partial class LocalJobsApi
 
     public static IEndpointRouteBuilder MapLocalJobsApi(this IEndpointRouteBuilder routes)
     {
-        var jobs = routes.MapGroup(string.Empty).WithMetadata(JobsEndpointMetadata.Instance).Requires(Permission.Read);
+        var jobs = routes.MapGroup(string.Empty).WithMetadata(ListenerMetadata.Jobs).Requires(Permission.Read);
 
         jobs.MapPost("/v1/ingest/events", async (HttpContext context, JobIngest ingest, IOptions<JobsOptions> options, CancellationToken cancellationToken) =>
         {

@@ -10,7 +10,7 @@ public sealed class RouteTableTests
 {
     private static IReadOnlyList<(string Route, IAccessRule? Rule)> RoutesOf(string role)
     {
-        var app = RuntimeApplication.Build(["--role", role, "--http-port", "0", "--grpc-port", "0", "--jobs-port", "0"]);
+        var app = RuntimeApplication.Build(["--role", role, "--http-port", "0", "--grpc-port", "0", "--jobs-port", "0", "--webhook-port", "0"]);
         try
         {
             return [.. ((IEndpointRouteBuilder)app).DataSources.SelectMany(source => source.Endpoints).Select(endpoint => (Name(endpoint), EndpointAccess.RuleOf(endpoint)))];
