@@ -332,11 +332,25 @@ public sealed partial class AgentRuntime : IDisposable
             return 0;
         }
 
-        var request = PushBatchBuilder.Build(AgentId, Hostname, Sequence.Next(), profile);
-        Metrics.ProfileBatchMade(request.Events.Sum(e => (long)Math.Max(e.Count, 1)));
+        // One batch per tenant of the targets the events came from; each batch names its tenant.
+        var batches = new List<byte[]>();
+        var events = 0;
+        foreach (var (tenant, part) in PushBatchBuilder.ByTenant(profile, _targets.Last))
+        {
+            var request = PushBatchBuilder.Build(AgentId, Hostname, Sequence.Next(), part);
+            if (tenant is not null)
+            {
+                request.Tenant = tenant;
+            }
+
+            Metrics.ProfileBatchMade(request.Events.Sum(e => (long)Math.Max(e.Count, 1)));
+            batches.Add(request.ToByteArray());
+            events += request.Events.Count;
+        }
+
         LastProfileAt = Time.GetUtcNow();
-        await Profiles.SubmitAsync([request.ToByteArray()], cancellationToken);
-        return request.Events.Count;
+        await Profiles.SubmitAsync(batches, cancellationToken);
+        return events;
     }
 
     /// <summary>Sends what waits in the spool now, ignoring backoff; returns what each channel delivered.</summary>

@@ -1,4 +1,5 @@
 using Aperture.Agent.Collectors.Profiling;
+using Aperture.Agent.Discovery;
 using Aperture.Contracts.Grpc;
 
 namespace Aperture.Agent.Services;
@@ -18,6 +19,48 @@ public sealed class PushSequence(TimeProvider time)
 /// <summary>Turns a collected CPU profile (with its lock and syscall events) into one Push batch, each distinct stack and name sent once.</summary>
 public static class PushBatchBuilder
 {
+    /// <summary>
+    /// Splits a collection by the tenant of the target whose processes each event came from, so that every target's
+    /// stacks are pushed under its tenant: a process belongs to the first target (by name) whose pods hold it, and
+    /// the rest to a target of every process, if there is one. Without targets, or for processes no target selects,
+    /// the tenant is null: the credential's own.
+    /// </summary>
+    public static IReadOnlyList<(string? Tenant, CpuProfile Profile)> ByTenant(CpuProfile profile, ProcessSelection? selection)
+    {
+        if (selection is null || selection.Targets.Count == 0)
+        {
+            return [(null, profile)];
+        }
+
+        var targets = selection.Targets.OrderBy(t => t.Target.Name, StringComparer.Ordinal).ToList();
+        var byPid = new Dictionary<uint, string>();
+        foreach (var target in targets.Where(t => !t.AllProcesses))
+        {
+            foreach (var pid in target.Pids)
+            {
+                byPid.TryAdd((uint)pid, target.Target.Tenant);
+            }
+        }
+
+        var everyProcess = targets.FirstOrDefault(t => t.AllProcesses)?.Target.Tenant;
+        string? TenantOf(uint pid) => byPid.TryGetValue(pid, out var tenant) ? tenant : everyProcess;
+        var tenants = profile.Stacks.Select(s => TenantOf(s.Pid))
+            .Concat(profile.Locks.Select(l => TenantOf(l.Pid)))
+            .Concat(profile.Syscalls.Select(c => TenantOf(c.Pid)))
+            .Distinct()
+            .ToList();
+        if (tenants.Count == 1)
+        {
+            return [(tenants[0], profile)];
+        }
+
+        return [.. tenants.Select(tenant => (tenant, new CpuProfile([.. profile.Stacks.Where(s => TenantOf(s.Pid) == tenant)], profile.SamplePeriodNs)
+        {
+            Locks = [.. profile.Locks.Where(l => TenantOf(l.Pid) == tenant)],
+            Syscalls = [.. profile.Syscalls.Where(c => TenantOf(c.Pid) == tenant)],
+        }))];
+    }
+
     public static PushRequest Build(string agentId, string hostname, ulong sequence, CpuProfile profile)
     {
         var request = new PushRequest { AgentId = agentId, Sequence = sequence, Hostname = hostname, SamplePeriodNs = profile.SamplePeriodNs };

@@ -18,6 +18,8 @@ public static class PermissionsApi
                 credential = principal.Credential.ToString().ToLowerInvariant(),
                 rate_limit_rps = principal.RateLimitRps,
                 expires_at = principal.ExpiresAt,
+                // A key that may push into tenants besides its own (a Site's agents): all of them, its own included.
+                tenants = principal.IngestTenants?.Append(principal.Tenant).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList(),
             });
         }).RequiresAuthentication();
         return routes;

@@ -43,10 +43,15 @@ public enum CredentialKind
 /// <summary>The caller of a request: a tenant, a subject (email or key id), a role, and what it may do.</summary>
 /// <param name="RateLimitRps">Requests per second this credential may make (an API key's limit); null: none.</param>
 /// <param name="ExpiresAt">When the credential stops working, where it says.</param>
+/// <param name="IngestTenants">Tenants besides its own that the credential may push into (a Site's agent key).</param>
 public sealed record Principal(
     string Tenant, string Subject, Role Role, IReadOnlySet<Permission> Permissions, CredentialKind Credential, int? RateLimitRps = null,
-    DateTimeOffset? ExpiresAt = null)
+    DateTimeOffset? ExpiresAt = null, IReadOnlySet<string>? IngestTenants = null)
 {
+    /// <summary>Whether data it pushes may belong to <paramref name="tenant"/>.</summary>
+    public bool MayIngestInto(string tenant) =>
+        Has(Permission.Ingest) && (tenant == Tenant || Role == Role.SuperAdmin || IngestTenants?.Contains(tenant) == true);
+
     public bool Has(Permission permission) =>
         Permissions.Contains(permission) || (permission == Permission.Ingest && Permissions.Contains(Permission.Write));
 

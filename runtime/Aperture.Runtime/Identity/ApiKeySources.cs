@@ -16,7 +16,8 @@ public static class ApiKeyPrincipals
     public static Principal Of(ApiKeyRecord key) => key.Scope switch
     {
         // Pushes profiles, server samples and job events, and reads nothing.
-        ApiKeyScope.Ingestion => new Principal(key.TenantId, key.KeyId, Role.Editor, IngestOnly, CredentialKind.ApiKey, key.RateLimitRps, key.ExpiresAt),
+        ApiKeyScope.Ingestion => new Principal(key.TenantId, key.KeyId, Role.Editor, IngestOnly, CredentialKind.ApiKey, key.RateLimitRps, key.ExpiresAt,
+            key.IngestTenants is { } tenants ? new HashSet<string>(tenants, StringComparer.Ordinal) : null),
         ApiKeyScope.Read => Principal.ForRole(key.TenantId, key.KeyId, Role.Viewer, CredentialKind.ApiKey) with { RateLimitRps = key.RateLimitRps, ExpiresAt = key.ExpiresAt },
         _ => Principal.ForRole(key.TenantId, key.KeyId, Role.Admin, CredentialKind.ApiKey) with { RateLimitRps = key.RateLimitRps, ExpiresAt = key.ExpiresAt },
     };
@@ -142,7 +143,10 @@ public sealed class CentralApiKeySource : ICredentialSource, IDisposable
         var principal = new Principal(
             root.GetProperty("tenant_id").GetString()!, root.GetProperty("user_id").GetString()!, role, permissions, CredentialKind.ApiKey,
             root.TryGetProperty("rate_limit_rps", out var rps) && rps.ValueKind == JsonValueKind.Number ? rps.GetInt32() : null,
-            root.TryGetProperty("expires_at", out var at) && at.ValueKind == JsonValueKind.String ? at.GetDateTimeOffset() : null);
+            root.TryGetProperty("expires_at", out var at) && at.ValueKind == JsonValueKind.String ? at.GetDateTimeOffset() : null,
+            root.TryGetProperty("tenants", out var tenants) && tenants.ValueKind == JsonValueKind.Array
+                ? new HashSet<string>(tenants.EnumerateArray().Select(t => t.GetString()!), StringComparer.Ordinal)
+                : null);
         return (principal, principal.ExpiresAt, until);
     }
 

@@ -29,12 +29,13 @@ public sealed class ApiKeyStore(IConnectionMultiplexer redis, ClickHouseClient c
 
     /// <returns>The stored key and its text, which is shown this once.</returns>
     public async Task<(ApiKeyRecord Key, string Plaintext)> CreateAsync(
-        string tenantId, string name, ApiKeyScope scope, int rateLimitRps, DateTimeOffset? expiresAt, CancellationToken cancellationToken)
+        string tenantId, string name, ApiKeyScope scope, int rateLimitRps, DateTimeOffset? expiresAt, CancellationToken cancellationToken,
+        IReadOnlyList<string>? ingestTenants = null)
     {
         var plaintext = SecretTokens.Generate(KeyPrefix);
         var record = new ApiKeyRecord(
             "key_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)), tenantId, name, scope, plaintext[..ShownPrefixLength],
-            SecretTokens.Hash(plaintext), rateLimitRps, time.GetUtcNow(), expiresAt, null);
+            SecretTokens.Hash(plaintext), rateLimitRps, time.GetUtcNow(), expiresAt, null, ingestTenants);
         await InsertAsync(record, cancellationToken);
         await CacheAsync(record);
         return (record, plaintext);
@@ -92,7 +93,7 @@ public sealed class ApiKeyStore(IConnectionMultiplexer redis, ClickHouseClient c
         var parameters = new ClickHouseParameterCollection();
         parameters.AddParameter("value", value);
         using var reader = await client.ExecuteReaderAsync(
-            "SELECT key_id, tenant_id, name, toString(scope), prefix, hash, toInt64(rate_limit_rps), toUnixTimestamp64Milli(created_at), expires_at_ms, revoked_at_ms " +
+            "SELECT key_id, tenant_id, name, toString(scope), prefix, hash, toInt64(rate_limit_rps), toUnixTimestamp64Milli(created_at), expires_at_ms, revoked_at_ms, ingest_tenants " +
             $"FROM `{database}`.api_keys FINAL WHERE {where} ORDER BY created_at, key_id",
             parameters,
             cancellationToken: cancellationToken);
@@ -102,9 +103,11 @@ public sealed class ApiKeyStore(IConnectionMultiplexer redis, ClickHouseClient c
             _ = ApiKeyScopes.TryParse(reader.GetString(3), out var scope);
             var expires = reader.GetInt64(8);
             var revoked = reader.GetInt64(9);
+            var ingestTenants = reader.GetFieldValue<string[]>(10);
             keys.Add(new ApiKeyRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2), scope, reader.GetString(4), reader.GetString(5),
                 (int)reader.GetInt64(6), DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(7)),
-                expires == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(expires), revoked == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(revoked)));
+                expires == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(expires), revoked == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(revoked),
+                ingestTenants.Length == 0 ? null : ingestTenants));
         }
 
         return keys;
@@ -123,13 +126,14 @@ public sealed class ApiKeyStore(IConnectionMultiplexer redis, ClickHouseClient c
         parameters.AddParameter("created", key.CreatedAt.ToUnixTimeMilliseconds());
         parameters.AddParameter("expires", key.ExpiresAt?.ToUnixTimeMilliseconds() ?? 0L);
         parameters.AddParameter("revoked", key.RevokedAt?.ToUnixTimeMilliseconds() ?? 0L);
+        parameters.AddParameter("ingest", key.IngestTenants?.ToArray() ?? []);
         // Later changes (a revocation) must win over the create even within one millisecond.
         parameters.AddParameter("version", (ulong)time.GetUtcNow().ToUnixTimeMilliseconds() * 2 + (key.RevokedAt is null ? 0UL : 1UL));
         await client.ExecuteNonQueryAsync(
             string.Create(CultureInfo.InvariantCulture, $"INSERT INTO `{database}`.api_keys ") +
-            "(key_id, tenant_id, name, scope, prefix, hash, rate_limit_rps, created_at, expires_at_ms, revoked_at_ms, version) VALUES " +
+            "(key_id, tenant_id, name, scope, prefix, hash, rate_limit_rps, created_at, expires_at_ms, revoked_at_ms, ingest_tenants, version) VALUES " +
             "({id:String}, {tenant:String}, {name:String}, {scope:String}, {prefix:String}, {hash:String}, {rps:UInt32}, " +
-            "fromUnixTimestamp64Milli({created:Int64}, 'UTC'), {expires:Int64}, {revoked:Int64}, {version:UInt64})",
+            "fromUnixTimestamp64Milli({created:Int64}, 'UTC'), {expires:Int64}, {revoked:Int64}, {ingest:Array(String)}, {version:UInt64})",
             parameters,
             cancellationToken: cancellationToken);
     }

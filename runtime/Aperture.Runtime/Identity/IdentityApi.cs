@@ -45,14 +45,33 @@ public static partial class IdentityApi
         api.MapPost("/apikeys", async (HttpContext context, TenantStore tenants, ApiKeyStore keys, TimeProvider time, CancellationToken cancellationToken) =>
         {
             var principal = context.Principal();
-            var body = await RequestBody.ReadJsonAsync(context.Request, new CreateApiKeyJson(null, null, null, null), cancellationToken);
-            var (name, scope, rate, expires) = body.Validate(time.GetUtcNow());
+            var body = await RequestBody.ReadJsonAsync(context.Request, new CreateApiKeyJson(null, null, null, null, null), cancellationToken);
+            var (name, scope, rate, expires, ingestTenants) = body.Validate(time.GetUtcNow());
             if (await tenants.FindAsync(principal.Tenant, cancellationToken) is null)
             {
                 throw new InvalidRequestException(AdminTokenSource.ScopeHeader, $"The tenant '{principal.Tenant}' is not registered (POST /api/v1/tenants).");
             }
 
-            var (key, plaintext) = await keys.CreateAsync(principal.Tenant, name, scope, rate, expires, cancellationToken);
+            if (ingestTenants is not null)
+            {
+                // Only a super-admin hands out a key that writes into several tenants: a tenant's admin has only its own.
+                if (principal.Role != Role.SuperAdmin)
+                {
+                    throw new ForbiddenException("Only a super-admin may make a key for several tenants.");
+                }
+
+                foreach (var other in ingestTenants)
+                {
+                    if (await tenants.FindAsync(other, cancellationToken) is null)
+                    {
+                        throw new InvalidRequestException("tenants", $"The tenant '{other}' is not registered.");
+                    }
+                }
+
+                ingestTenants = [.. ingestTenants.Where(t => t != principal.Tenant).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+            }
+
+            var (key, plaintext) = await keys.CreateAsync(principal.Tenant, name, scope, rate, expires, cancellationToken, ingestTenants);
             return Results.Json(new
             {
                 key_id = key.KeyId,
@@ -62,6 +81,7 @@ public static partial class IdentityApi
                 rate_limit_rps = key.RateLimitRps,
                 created_at = key.CreatedAt,
                 expires_at = key.ExpiresAt,
+                tenants = key.IngestTenants?.Append(key.TenantId).Order(StringComparer.Ordinal).ToList(),
             }, statusCode: StatusCodes.Status201Created);
         }).Requires(Permission.ManageKeys);
 
@@ -80,6 +100,7 @@ public static partial class IdentityApi
                     created_at = k.CreatedAt,
                     expires_at = k.ExpiresAt,
                     revoked = k.RevokedAt is not null,
+                    tenants = k.IngestTenants?.Append(k.TenantId).Order(StringComparer.Ordinal).ToList(),
                 }).ToList(),
             });
         }).Requires(Permission.ManageKeys);
@@ -145,9 +166,12 @@ public static partial class IdentityApi
         [property: JsonPropertyName("name")] string? Name,
         [property: JsonPropertyName("scope")] string? Scope,
         [property: JsonPropertyName("rate_limit_rps")] int? RateLimitRps,
-        [property: JsonPropertyName("expires_at")] string? ExpiresAt)
+        [property: JsonPropertyName("expires_at")] string? ExpiresAt,
+        [property: JsonPropertyName("tenants")] IReadOnlyList<string>? Tenants)
     {
-        public (string Name, ApiKeyScope Scope, int Rate, DateTimeOffset? Expires) Validate(DateTimeOffset now)
+        private const int MaxTenants = 1000;
+
+        public (string Name, ApiKeyScope Scope, int Rate, DateTimeOffset? Expires, IReadOnlyList<string>? Tenants) Validate(DateTimeOffset now)
         {
             if (string.IsNullOrWhiteSpace(Name) || Name.Length > MaxName)
             {
@@ -181,7 +205,20 @@ public static partial class IdentityApi
                 expires = parsed;
             }
 
-            return (Name, scope, rate, expires);
+            if (Tenants is not null)
+            {
+                if (scope != ApiKeyScope.Ingestion)
+                {
+                    throw new InvalidRequestException("tenants", "tenants is only for keys of scope 'ingestion' (a Site's agents)");
+                }
+
+                if (Tenants.Count is 0 or > MaxTenants || Tenants.Any(t => t is null || !TenantIds.IsValid(t)))
+                {
+                    throw new InvalidRequestException("tenants", $"tenants must be 1 to {MaxTenants} tenant ids");
+                }
+            }
+
+            return (Name, scope, rate, expires, Tenants);
         }
     }
 

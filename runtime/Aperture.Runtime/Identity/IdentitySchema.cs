@@ -43,5 +43,11 @@ public static class IdentitySchema
             ORDER BY key_id
             """,
         ]),
+        new(8, "api_key_ingest_tenants", [
+            // The other tenants an ingestion key may push into (a Site's agents, whose targets belong to several).
+            """
+            ALTER TABLE {database}.api_keys ADD COLUMN IF NOT EXISTS ingest_tenants Array(String)
+            """,
+        ]),
     ];
 }

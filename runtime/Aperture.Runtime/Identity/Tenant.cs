@@ -29,7 +29,8 @@ public sealed record ApiKeyRecord(
     int RateLimitRps,
     DateTimeOffset CreatedAt,
     DateTimeOffset? ExpiresAt,
-    DateTimeOffset? RevokedAt)
+    DateTimeOffset? RevokedAt,
+    IReadOnlyList<string>? IngestTenants = null)
 {
     public bool IsActive(DateTimeOffset now) => RevokedAt is null && (ExpiresAt is not { } expires || expires > now);
 }

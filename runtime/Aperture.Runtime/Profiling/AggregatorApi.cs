@@ -37,7 +37,7 @@ public static class AggregatorApi
                 }
             }
 
-            var response = await ingestor.PushAsync(push, context.Principal().Tenant, cancellationToken);
+            var response = await ingestor.PushAsync(push, context.Principal(), cancellationToken);
             return Results.Text(PushFormatter.Format(response), "application/json",
                 statusCode: response.Accepted ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         }).Requires(Permission.Ingest);

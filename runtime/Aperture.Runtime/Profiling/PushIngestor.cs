@@ -27,13 +27,18 @@ public sealed partial class PushIngestor(
 {
     private long _lastReceivedNs;
 
-    /// <param name="tenant">The tenant of the credential that pushed: the batch is that tenant's.</param>
-    public async Task<PushResponse> PushAsync(ReadOnlyMemory<byte> request, string tenant, CancellationToken cancellationToken)
+    /// <param name="principal">Who pushed: the batch is its tenant's, or the tenant the batch names if the principal may push there.</param>
+    public async Task<PushResponse> PushAsync(ReadOnlyMemory<byte> request, Access.Principal principal, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var batch = PushRequestReader.Read(request.Span, options.Value, NextReceivedNs(), stacksHeld, tenant);
+            var batch = PushRequestReader.Read(request.Span, options.Value, NextReceivedNs(), stacksHeld, principal.Tenant);
+            if (!principal.MayIngestInto(batch.Tenant))
+            {
+                throw new ForbiddenException($"This credential may not push into tenant '{batch.Tenant}'.");
+            }
+
             if (await claims.ClaimAsync(batch.Tenant, batch.AgentId, batch.Sequence, cancellationToken) == PushClaims.Outcome.Duplicate)
             {
                 stats.PushSucceeded(0);
@@ -65,7 +70,7 @@ public sealed partial class PushIngestor(
             stats.PushSucceeded((long)batch.SampleCount);
             return new PushResponse { Accepted = true, EventsAccepted = (uint)batch.Events.Length };
         }
-        catch (InvalidRequestException)
+        catch (Exception e) when (e is InvalidRequestException or ForbiddenException)
         {
             stats.PushFailed();
             throw;

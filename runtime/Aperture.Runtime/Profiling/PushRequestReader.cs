@@ -25,6 +25,7 @@ public static class PushRequestReader
     private const uint SamplePeriodTag = 4 << 3;
     private const uint StacksTag = (6 << 3) | 2;
     private const uint StringsTag = (7 << 3) | 2;
+    private const uint TenantTag = (8 << 3) | 2;
 
     private const uint FramesTag = (1 << 3) | 2;
 
@@ -46,9 +47,11 @@ public static class PushRequestReader
     private const uint EventSyscallTag = (10 << 3) | 2;
     private const uint EventStackIndexTag = 11 << 3;
 
+    /// <param name="tenant">The credential's tenant: the batch's, unless the batch names another.</param>
     public static ProfileBatch Read(ReadOnlySpan<byte> payload, ProfilingOptions limits, long receivedAtNs, StackInterner stacksHeld, string tenant = Tenants.Default)
     {
         var agentId = default(Slice);
+        var namedTenant = default(Slice);
         ulong sequence = 0;
         ulong samplePeriodNs = 0;
         var events = new List<Slice>(Math.Min(limits.MaxEventsPerBatch, 1024));
@@ -65,7 +68,17 @@ public static class PushRequestReader
                 case SamplePeriodTag: samplePeriodNs = reader.ReadVarint(); break;
                 case StacksTag: stackSlices.Add(reader.ReadSlice()); break;
                 case StringsTag: strings.Add(reader.ReadSlice()); break;
+                case TenantTag: namedTenant = reader.ReadSlice(); break;
                 default: reader.Skip(tag); break;
+            }
+        }
+
+        if (namedTenant.Length > 0)
+        {
+            tenant = Decode(payload, namedTenant, "tenant");
+            if (!Access.TenantIds.IsValid(tenant))
+            {
+                throw new InvalidRequestException("tenant", "tenant must be a tenant id (lower-case letters, digits and '-', at most 63)");
             }
         }
 

@@ -17,6 +17,9 @@ namespace Aperture.Runtime.Tests.Access;
 public sealed class IdentityApiTests
 {
     private const string AdminToken = "central-admin-token";
+    private static readonly string[] TeamsBAndA = ["team-b", "team-a"];
+    private static readonly string[] TeamB = ["team-b"];
+    private static readonly string[] UnknownTeam = ["team-zz"];
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
@@ -173,6 +176,78 @@ public sealed class IdentityApiTests
         var (_, listedAfter, _) = await SendAsync(central.Http, HttpMethod.Get, "/api/v1/apikeys", AdminToken, tenant: "team-a");
         Assert.True(listedAfter.GetProperty("api_keys")[0].GetProperty("revoked").GetBoolean());
         Assert.DoesNotContain(central.Logs.Lines.Concat(site.Logs.Lines), line => line.Contains(ingestion, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_sites_agent_key_pushes_into_exactly_its_targets_tenants()
+    {
+        await using var central = await RuntimeEnvironment.StartAsync(RuntimeOptions.CentralRole, $"--Aperture:AuthToken={AdminToken}");
+        await using var site = await RuntimeEnvironment.StartAsync(
+            RuntimeOptions.AggregatorRole, "--Aperture:AuthToken=site-admin-token", $"--Aperture:Identity:CentralUrl=http://127.0.0.1:{central.HttpPort}");
+        foreach (var tenant in new[] { "team-a", "team-b", "team-c" })
+        {
+            await SendAsync(central.Http, HttpMethod.Post, "/api/v1/tenants", AdminToken, new { tenant_id = tenant, name = tenant });
+        }
+
+        var (created, made, _) = await SendAsync(central.Http, HttpMethod.Post, "/api/v1/apikeys", AdminToken,
+            new { name = "site-1 agents", scope = "ingestion", tenants = TeamsBAndA }, "team-a");
+        Assert.Equal(HttpStatusCode.Created, created);
+        Assert.Equal(["team-a", "team-b"], made.GetProperty("tenants").EnumerateArray().Select(t => t.GetString()));
+        var siteKey = made.GetProperty("api_key").GetString()!;
+        var (_, permissions, _) = await SendAsync(central.Http, HttpMethod.Get, "/api/v1/rbac/permissions", siteKey);
+        Assert.Equal(["team-a", "team-b"], permissions.GetProperty("tenants").EnumerateArray().Select(t => t.GetString()));
+
+        // Only for ingestion keys, only from a super-admin, only of registered tenants.
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(central.Http, HttpMethod.Post, "/api/v1/apikeys", AdminToken,
+            new { name = "x", scope = "read", tenants = TeamB }, "team-a")).Status);
+        Assert.Equal(HttpStatusCode.BadRequest, (await SendAsync(central.Http, HttpMethod.Post, "/api/v1/apikeys", AdminToken,
+            new { name = "x", scope = "ingestion", tenants = UnknownTeam }, "team-a")).Status);
+        var tenantAdmin = await CreateKeyAsync(central.Http, "team-a", "admin");
+        Assert.Equal(HttpStatusCode.Forbidden, (await SendAsync(central.Http, HttpMethod.Post, "/api/v1/apikeys", tenantAdmin,
+            new { name = "x", scope = "ingestion", tenants = TeamB })).Status);
+        var plainKey = await CreateKeyAsync(central.Http, "team-a", "ingestion");
+
+        var agent = Agent("multi");
+        using var channel = site.GrpcChannel();
+        var client = new Aggregator.AggregatorClient(channel);
+        async Task<StatusCode> PushAsync(string key, ulong sequence, string? tenant, string function)
+        {
+            var batch = Batch(agent, sequence, Cpu(T0, 1, "main", function));
+            batch.Tenant = tenant ?? string.Empty;
+            try
+            {
+                var response = await client.PushAsync(batch, new Metadata { { "authorization", $"Bearer {key}" } }, cancellationToken: Cancel);
+                Assert.True(response.Accepted, response.Error);
+                return StatusCode.OK;
+            }
+            catch (RpcException e)
+            {
+                return e.StatusCode;
+            }
+        }
+
+        Assert.Equal(StatusCode.OK, await PushAsync(siteKey, 1, "team-a", "a_named"));
+        Assert.Equal(StatusCode.OK, await PushAsync(siteKey, 1, "team-b", "b_named"));
+        Assert.Equal(StatusCode.OK, await PushAsync(siteKey, 2, null, "a_unnamed"));
+        Assert.Equal(StatusCode.PermissionDenied, await PushAsync(siteKey, 3, "team-c", "c_named"));
+        Assert.Equal(StatusCode.PermissionDenied, await PushAsync(plainKey, 4, "team-b", "b_by_plain_key"));
+        Assert.Equal(StatusCode.InvalidArgument, await PushAsync(siteKey, 5, "Not A Tenant", "bad"));
+
+        async Task<string> StacksOfAsync(string tenant)
+        {
+            var (_, aggregate, _) = await SendAsync(site.Http, HttpMethod.Post, "/api/aggregate", "site-admin-token", new { agent_id = agent }, tenant);
+            return aggregate.GetProperty("cpu").ToString();
+        }
+
+        var ofA = await StacksOfAsync("team-a");
+        Assert.Contains("a_named", ofA, StringComparison.Ordinal);
+        Assert.Contains("a_unnamed", ofA, StringComparison.Ordinal);
+        Assert.DoesNotContain("b_named", ofA, StringComparison.Ordinal);
+        var ofB = await StacksOfAsync("team-b");
+        Assert.Contains("b_named", ofB, StringComparison.Ordinal);
+        Assert.DoesNotContain("a_named", ofB, StringComparison.Ordinal);
+        Assert.DoesNotContain("b_by_plain_key", ofB, StringComparison.Ordinal);
+        Assert.DoesNotContain("c_named", await StacksOfAsync("team-c"), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -13,7 +13,7 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
     {
         using (request)
         {
-            return await ingestor.PushAsync(request.Memory, Tenant(context), context.CancellationToken);
+            return await ingestor.PushAsync(request.Memory, context.GetHttpContext().Principal(), context.CancellationToken);
         }
     }
 

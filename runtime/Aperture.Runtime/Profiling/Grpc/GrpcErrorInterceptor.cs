@@ -18,6 +18,10 @@ public sealed partial class GrpcErrorInterceptor(ILogger<GrpcErrorInterceptor> l
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
         }
+        catch (ForbiddenException e)
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied, e.Message));
+        }
         catch (Exception e) when (e is StackExchange.Redis.RedisException or HttpRequestException or ClickHouse.Driver.ClickHouseServerException or TimeoutException)
         {
             LogDependencyFailed(context.Method, e.Message);
