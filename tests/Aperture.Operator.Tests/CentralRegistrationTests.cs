@@ -357,6 +357,20 @@ public sealed class CentralRegistrationTests(CentralRuntime central) : IAsyncLif
         }
     }
 
+    /// <summary>The key id the agents' pod template names, or null (no DaemonSet yet, or no key).</summary>
+    private async Task<string?> AgentKeyIdOfDaemonSetAsync()
+    {
+        try
+        {
+            var daemonSet = await _client.AppsV1.ReadNamespacedDaemonSetAsync("eu-west-agent", Ns, cancellationToken: Cancel);
+            return daemonSet.Spec.Template.Metadata.Annotations?.TryGetValue("aperture.dev/agent-key-id", out var id) == true ? id : null;
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
     private static string Text(V1Secret secret, string key) => System.Text.Encoding.UTF8.GetString(secret.Data[key]);
 
     private static List<string> TenantsOf(JsonElement permissions) =>
@@ -389,12 +403,16 @@ public sealed class CentralRegistrationTests(CentralRuntime central) : IAsyncLif
         Assert.Equal(both, TenantsOf(permissions));
 
         // The agents push with it, and roll when it changes.
-        await EventuallyAsync(async () => (await _client.AppsV1.ReadNamespacedDaemonSetAsync("eu-west-agent", Ns, cancellationToken: Cancel))
-            .Spec.Template.Metadata.Annotations.TryGetValue("aperture.dev/agent-key-id", out var id) && id == keyId, "the DaemonSet on the key");
+        // The key is made before the DaemonSet that refers to it.
+        await EventuallyAsync(async () => await AgentKeyIdOfDaemonSetAsync() == keyId, "the DaemonSet on the key");
         var daemonSet = await _client.AppsV1.ReadNamespacedDaemonSetAsync("eu-west-agent", Ns, cancellationToken: Cancel);
         var env = Assert.Single(daemonSet.Spec.Template.Spec.Containers.Single().Env, e => e.Name == "APERTURE_AGENT_EXPORT_AGGREGATOR_TOKEN");
         Assert.Equal(("eu-west-agent-key", "api-key"), (env.ValueFrom.SecretKeyRef.Name, env.ValueFrom.SecretKeyRef.Key));
-        await EventuallyAsync(async () => Ready((await GetAsync<ProfilingTarget>("profilingtargets", "shop"))?.Status.Conditions)?.Status == ConditionStatus.True, "the target Ready");
+        foreach (var target in new[] { "shop", "billing" })
+        {
+            await EventuallyAsync(async () => Ready((await GetAsync<ProfilingTarget>("profilingtargets", target))?.Status.Conditions)?.Status == ConditionStatus.True, $"{target} Ready");
+        }
+
 
         // The key itself is in the Secret alone.
         Assert.DoesNotContain(key, JsonSerializer.Serialize(daemonSet), StringComparison.Ordinal);
@@ -419,8 +437,7 @@ public sealed class CentralRegistrationTests(CentralRuntime central) : IAsyncLif
         Assert.Equal(_tenantId, newPermissions.GetProperty("tenant_id").GetString());
         Assert.Equal([_tenantId], TenantsOf(newPermissions));
         await EventuallyAsync(async () => (await PermissionsWithAsync(key)).Code == HttpStatusCode.Unauthorized, "the old key revoked");
-        await EventuallyAsync(async () => (await _client.AppsV1.ReadNamespacedDaemonSetAsync("eu-west-agent", Ns, cancellationToken: Cancel))
-            .Spec.Template.Metadata.Annotations["aperture.dev/agent-key-id"] == Text(rotated, SiteAgentKeys.KeyIdData), "the DaemonSet on the new key");
+        await EventuallyAsync(async () => await AgentKeyIdOfDaemonSetAsync() == Text(rotated, SiteAgentKeys.KeyIdData), "the DaemonSet on the new key");
 
         // The last target gone: the key revoked and its Secret removed.
         foreach (var target in new[] { "shop", "billing" })
