@@ -282,11 +282,13 @@ public sealed partial class OperatorHost : IAsyncDisposable
             IReadOnlyList<AlertRule> RulesOf(Site site) =>
                 [.. alertCache.All().Where(r => r.Metadata.NamespaceProperty == site.Metadata.NamespaceProperty && r.Spec.SiteRef.Name == site.Metadata.Name && r.Metadata.DeletionTimestamp is null)];
 
+            var centralApi = _options.CentralUrl is { } centralUrl ? new CentralApi(http, centralUrl, _options.CentralToken) : null;
             using var central = new CentralSitesPublisher(_client, _options.LeaseNamespace, () => [.. siteCache.All()], time);
             var sites = new Controller<Site>("Site", siteWatcher, siteCache, siteQueue, new SiteReconciler(_client, _options.Sites, time, RulesOf, central),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.Sites"));
             var targets = new Controller<ProfilingTarget>("ProfilingTarget", targetWatcher, targetCache, targetQueue,
-                new ProfilingTargetReconciler(_client, targetCache, _options.ProfilingTargets, time),
+                new ProfilingTargetReconciler(_client, targetCache, _options.ProfilingTargets, time,
+                    centralApi is null ? null : new SiteAgentKeys(_client, centralApi, loggers.CreateLogger("Aperture.Operator.AgentKeys"))),
                 // Every target of a Site writes the same DaemonSet: one worker keeps those writes in order.
                 _options.Controllers with { Workers = 1 }, time, loggers.CreateLogger("Aperture.Operator.ProfilingTargets"));
             var objects = new ApertureObjects(_client);
@@ -297,7 +299,6 @@ public sealed partial class OperatorHost : IAsyncDisposable
             var servers = new Controller<MonitoredServer>("MonitoredServer", serverWatcher, serverCache, serverQueue,
                 new MonitoredServerReconciler(_client, objects, new SiteServerApi(siteRuntime), time, _options.Sites.NotReadyPoll, _options.Sites.ServerStatusPoll),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.MonitoredServers"));
-            var centralApi = _options.CentralUrl is { } centralUrl ? new CentralApi(http, centralUrl, _options.CentralToken) : null;
             var tenants = new Controller<Tenant>("Tenant", tenantWatcher, tenantCache, tenantQueue,
                 new TenantReconciler(objects, centralApi, time),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.Tenants"));

@@ -331,6 +331,125 @@ public sealed class CentralRegistrationTests(CentralRuntime central) : IAsyncLif
         }
     }
 
+    private Task CreateTenantAsync(string name, string tenantId) =>
+        _client.CustomObjects.CreateNamespacedCustomObjectAsync(new Tenant
+        {
+            Metadata = new V1ObjectMeta { Name = name },
+            Spec = new TenantSpec { TenantId = tenantId, Name = name },
+        }, ApertureApi.Group, ApertureApi.Version, Ns, "tenants", cancellationToken: Cancel);
+
+    private Task CreateTargetAsync(string name, string tenant) =>
+        _client.CustomObjects.CreateNamespacedCustomObjectAsync(new ProfilingTarget
+        {
+            Metadata = new V1ObjectMeta { Name = name },
+            Spec = new ProfilingTargetSpec { SiteRef = new NamedReference { Name = "eu-west" }, EventTypes = [ProfilingEventType.Cpu], TenantRef = new NamedReference { Name = tenant } },
+        }, ApertureApi.Group, ApertureApi.Version, Ns, "profilingtargets", cancellationToken: Cancel);
+
+    private async Task<V1Secret?> AgentKeySecretAsync()
+    {
+        try
+        {
+            return await _client.CoreV1.ReadNamespacedSecretAsync("eu-west-agent-key", Ns, cancellationToken: Cancel);
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The key id the agents' pod template names, or null (no DaemonSet yet, or no key).</summary>
+    private async Task<string?> AgentKeyIdOfDaemonSetAsync()
+    {
+        try
+        {
+            var daemonSet = await _client.AppsV1.ReadNamespacedDaemonSetAsync("eu-west-agent", Ns, cancellationToken: Cancel);
+            return daemonSet.Spec.Template.Metadata.Annotations?.TryGetValue("aperture.dev/agent-key-id", out var id) == true ? id : null;
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    private static string Text(V1Secret secret, string key) => System.Text.Encoding.UTF8.GetString(secret.Data[key]);
+
+    private static List<string> TenantsOf(JsonElement permissions) =>
+        permissions.TryGetProperty("tenants", out var tenants) ? [.. tenants.EnumerateArray().Select(t => t.GetString()!)] : [];
+
+    [Fact]
+    public async Task A_sites_agents_push_with_one_ingestion_key_for_exactly_its_targets_tenants_rotated_when_they_change_and_revoked_with_the_last()
+    {
+        var other = central.NewTenantId("globex");
+        var both = new[] { _tenantId, other }.Order(StringComparer.Ordinal).ToList();
+        await using var host = await StartOperatorAsync();
+        await CreateTenantAsync();
+        await CreateTenantAsync("globex", other);
+        await _client.CustomObjects.CreateNamespacedCustomObjectAsync(SampleSites.New("eu-west"), ApertureApi.Group, ApertureApi.Version, Ns, "sites", cancellationToken: Cancel);
+        await CreateTargetAsync("shop", "acme");
+        await CreateTargetAsync("billing", "globex");
+
+        await EventuallyAsync(async () => await AgentKeySecretAsync() is { } s && Text(s, SiteAgentKeys.TenantsData) == string.Join(',', both), "the agents' key Secret for both tenants");
+        var secret = (await AgentKeySecretAsync())!;
+        Assert.Equal("Site", Assert.Single(secret.Metadata.OwnerReferences).Kind);
+        var key = Text(secret, SiteAgentKeys.KeyData);
+        var keyId = Text(secret, SiteAgentKeys.KeyIdData);
+
+        // The key is an ingestion key allowed exactly the two tenants, its own the first of them.
+        var (code, permissions) = await PermissionsWithAsync(key);
+        Assert.Equal(HttpStatusCode.OK, code);
+        Assert.Equal(both[0], permissions.GetProperty("tenant_id").GetString());
+        Assert.Equal(keyId, permissions.GetProperty("user_id").GetString());
+        Assert.Equal(["ingest"], permissions.GetProperty("permissions").EnumerateArray().Select(p => p.GetString()));
+        Assert.Equal(both, TenantsOf(permissions));
+
+        // The agents push with it, and roll when it changes.
+        // The key is made before the DaemonSet that refers to it.
+        await EventuallyAsync(async () => await AgentKeyIdOfDaemonSetAsync() == keyId, "the DaemonSet on the key");
+        var daemonSet = await _client.AppsV1.ReadNamespacedDaemonSetAsync("eu-west-agent", Ns, cancellationToken: Cancel);
+        var env = Assert.Single(daemonSet.Spec.Template.Spec.Containers.Single().Env, e => e.Name == "APERTURE_AGENT_EXPORT_AGGREGATOR_TOKEN");
+        Assert.Equal(("eu-west-agent-key", "api-key"), (env.ValueFrom.SecretKeyRef.Name, env.ValueFrom.SecretKeyRef.Key));
+        foreach (var target in new[] { "shop", "billing" })
+        {
+            await EventuallyAsync(async () => Ready((await GetAsync<ProfilingTarget>("profilingtargets", target))?.Status.Conditions)?.Status == ConditionStatus.True, $"{target} Ready");
+        }
+
+
+        // The key itself is in the Secret alone.
+        Assert.DoesNotContain(key, JsonSerializer.Serialize(daemonSet), StringComparison.Ordinal);
+        Assert.DoesNotContain(key, JsonSerializer.Serialize(await GetAsync<ProfilingTarget>("profilingtargets", "shop")), StringComparison.Ordinal);
+        Assert.DoesNotContain(key, await EventsAsync(), StringComparison.Ordinal);
+
+        // Steady: nothing is written and no other key is made.
+        var writes = await WritesOnceSettledAsync();
+        await Task.Delay(1500, Cancel);
+        Assert.Equal(writes, _server.Store.Writes.Count);
+        Assert.Equal(secret.Metadata.ResourceVersion, (await AgentKeySecretAsync())!.Metadata.ResourceVersion);
+
+        // A target moved to the other tenant: a new key for the one tenant left, the old one revoked.
+        await _client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("{\"spec\":{\"tenantRef\":{\"name\":\"acme\"}}}", V1Patch.PatchType.MergePatch),
+            ApertureApi.Group, ApertureApi.Version, Ns, "profilingtargets", "billing", cancellationToken: Cancel);
+        await EventuallyAsync(async () => await AgentKeySecretAsync() is { } s && Text(s, SiteAgentKeys.TenantsData) == _tenantId, "the Secret rewritten for one tenant");
+        var rotated = (await AgentKeySecretAsync())!;
+        var newKey = Text(rotated, SiteAgentKeys.KeyData);
+        Assert.NotEqual(keyId, Text(rotated, SiteAgentKeys.KeyIdData));
+        var (newCode, newPermissions) = await PermissionsWithAsync(newKey);
+        Assert.Equal(HttpStatusCode.OK, newCode);
+        Assert.Equal(_tenantId, newPermissions.GetProperty("tenant_id").GetString());
+        Assert.Equal([_tenantId], TenantsOf(newPermissions));
+        await EventuallyAsync(async () => (await PermissionsWithAsync(key)).Code == HttpStatusCode.Unauthorized, "the old key revoked");
+        await EventuallyAsync(async () => await AgentKeyIdOfDaemonSetAsync() == Text(rotated, SiteAgentKeys.KeyIdData), "the DaemonSet on the new key");
+
+        // The last target gone: the key revoked and its Secret removed.
+        foreach (var target in new[] { "shop", "billing" })
+        {
+            await _client.CustomObjects.DeleteNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, Ns, "profilingtargets", target, cancellationToken: Cancel);
+        }
+
+        await EventuallyAsync(async () => await AgentKeySecretAsync() is null, "the agents' key Secret removed");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await PermissionsWithAsync(newKey)).Code);
+        Assert.DoesNotContain(await CentralKeysAsync(), k => !k.GetProperty("revoked").GetBoolean());
+    }
+
     [Fact]
     public async Task Without_a_central_runtime_tenants_and_keys_say_so_and_nothing_is_made()
     {

@@ -104,10 +104,11 @@ public sealed class ChartTests
         Assert.Equal(["get", "list", "watch"], clusterRules.Single(r => r.Resources.Contains("pods")).Verbs);
         Assert.Equal(["pods"], clusterRules.Single(r => r.Resources.Contains("pods")).Resources);
 
-        // Secrets: read (the ones Sites name), created (token and API-key Secrets) and updated (a rotated key); never listed, watched or deleted.
+        // Secrets: read (the ones Sites name), created (token and API-key Secrets), updated (a rotated key) and deleted (a Site's
+        // agent key once its last target goes); never listed or watched.
         var secrets = clusterRules.Single(r => r.Resources.Contains("secrets"));
         Assert.Equal(["secrets"], secrets.Resources);
-        Assert.Equal(["get", "create", "update"], secrets.Verbs);
+        Assert.Equal(["get", "create", "update", "delete"], secrets.Verbs);
 
         static List<string> Values(JsonNode? list) => [.. list!.AsArray().Select(v => v!.GetValue<string>())];
     }

@@ -115,6 +115,33 @@ public sealed class DesiredObjectsTests
     }
 
     [Fact]
+    public void The_agents_key_reaches_them_as_a_secret_reference_that_the_agent_reads_as_its_push_token()
+    {
+        var site = Site(s => s.AuthTokenSecretRef = new SecretKeyReference { Name = "auth", Key = "token" });
+        var config = AgentResources.ConfigMap(site, [Target("a")]);
+
+        var pod = AgentResources.DaemonSet(site, [Target("a")], AgentImage, config, keyId: "key-1").Spec.Template;
+        var env = Assert.Single(pod.Spec.Containers[0].Env, e => e.Name == AgentResources.AggregatorTokenVariable);
+        Assert.Null(env.Value);
+        Assert.Equal(("eu-west-agent-key", "api-key"), (env.ValueFrom.SecretKeyRef.Name, env.ValueFrom.SecretKeyRef.Key));
+        Assert.Equal("key-1", pod.Metadata.Annotations[AgentResources.KeyIdAnnotation]);
+        Assert.Null(AgentResources.DaemonSet(site, [Target("a")], AgentImage, config).Spec.Template.Spec.Containers[0].Env.SingleOrDefault(e => e.Name == AgentResources.AggregatorTokenVariable));
+
+        // The agent pushes with the key and still guards its own API with the Site's token.
+        using var file = new Aperture.Testing.TemporaryDirectory("agent-key-config");
+        var path = System.IO.Path.Combine(file.Path, "agent.yaml");
+        File.WriteAllText(path, config.Data["agent.yaml"]);
+        var agent = Aperture.Agent.Configuration.AgentConfigLoader.Load(path, new Dictionary<string, string?>
+        {
+            ["NODE_NAME"] = "node-7",
+            [AgentResources.AggregatorTokenVariable] = "the-agents-key",
+            ["APERTURE_AUTH_TOKEN"] = "the-site-token",
+        });
+        Assert.Equal("the-agents-key", agent.Export.Aggregator.Token);
+        Assert.Equal("the-site-token", agent.SelfTelemetry.Auth.BearerToken);
+    }
+
+    [Fact]
     public void The_targets_of_a_site_merge_into_one_daemonset_on_labelled_nodes()
     {
         var site = Site();

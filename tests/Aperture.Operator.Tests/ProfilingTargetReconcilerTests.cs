@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Aperture.KubernetesTestServer;
 using Aperture.Operator.Controller;
+using Aperture.Operator.Desired;
 using Aperture.Operator.Reconcilers;
 using Aperture.Resources;
 using Aperture.Testing;
@@ -115,6 +116,9 @@ public sealed class ProfilingTargetReconcilerTests : IAsyncLifetime
 
         await EventuallyAsync(async () => (await DaemonSetAsync())?.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms.Count == 2, "a DaemonSet for both targets");
         Assert.Equal("eu-west", (await DaemonSetAsync())!.Metadata.OwnerReferences.Single().Name);
+        // Without a central runtime the agents get no key of their own.
+        Assert.DoesNotContain((await DaemonSetAsync())!.Spec.Template.Spec.Containers.Single().Env, e => e.Name == AgentResources.AggregatorTokenVariable);
+        Assert.False(await ExistsAsync(() => _client.CoreV1.ReadNamespacedSecretAsync("eu-west-agent-key", Ns, cancellationToken: Cancel)));
         await EventuallyAsync(async () => (await ReadyAsync("gpu"))?.Status == ConditionStatus.True, "the target Ready");
 
         await DeleteTargetAsync("gpu");

@@ -152,7 +152,21 @@ public static class AgentResources
 
     private const int DefaultSampleRateHz = 99;
 
-    public static V1DaemonSet DaemonSet(Site site, IReadOnlyList<ProfilingTarget> targets, string image, V1ConfigMap configMap)
+    /// <summary>The Secret with the agents' ingestion key: <c>&lt;site&gt;-agent-key</c> (data <c>api-key</c>, <c>key-id</c>, <c>tenants</c>).</summary>
+    public static string KeySecretName(Site site) => $"{site.Metadata.Name}-agent-key";
+
+    /// <summary>The agent's override of <c>export.aggregator.token</c>: the token it pushes with.</summary>
+    public const string AggregatorTokenVariable = "APERTURE_AGENT_EXPORT_AGGREGATOR_TOKEN";
+
+    /// <summary>The pod-template annotation with the agents' key id: a new key rolls the agents.</summary>
+    public const string KeyIdAnnotation = "aperture.dev/agent-key-id";
+
+    /// <param name="keyId">
+    /// The id of the agents' ingestion key in <see cref="KeySecretName"/>, when there is one: the agents push with
+    /// that key (<see cref="AggregatorTokenVariable"/>) and the pods roll when it changes. Null: no key, as without
+    /// a central runtime.
+    /// </param>
+    public static V1DaemonSet DaemonSet(Site site, IReadOnlyList<ProfilingTarget> targets, string image, V1ConfigMap configMap, string? keyId = null)
     {
         if (targets.Count == 0)
         {
@@ -199,7 +213,9 @@ public static class AgentResources
                     Metadata = new V1ObjectMeta
                     {
                         Labels = ObjectMetadata.Labels(Component, site.Metadata.Name),
-                        Annotations = new Dictionary<string, string> { ["aperture.dev/config-hash"] = ObjectMetadata.ContentHash(configMap) },
+                        Annotations = keyId is null
+                            ? new Dictionary<string, string> { ["aperture.dev/config-hash"] = ObjectMetadata.ContentHash(configMap) }
+                            : new Dictionary<string, string> { ["aperture.dev/config-hash"] = ObjectMetadata.ContentHash(configMap), [KeyIdAnnotation] = keyId },
                     },
                     Spec = new V1PodSpec
                     {
@@ -228,6 +244,8 @@ public static class AgentResources
                                 [
                                     new V1EnvVar { Name = "NODE_NAME", ValueFrom = new V1EnvVarSource { FieldRef = new V1ObjectFieldSelector { FieldPath = "spec.nodeName" } } },
                                     .. site.Spec.AuthTokenSecretRef is { } token ? [ObjectMetadata.FromSecret("APERTURE_AUTH_TOKEN", token)] : Array.Empty<V1EnvVar>(),
+                                    // Overrides export.aggregator.token (APERTURE_AUTH_TOKEN still guards the agent's own API).
+                                    .. keyId is not null ? [ObjectMetadata.FromSecret(AggregatorTokenVariable, new SecretKeyReference { Name = KeySecretName(site), Key = "api-key" })] : Array.Empty<V1EnvVar>(),
                                 ],
                                 Ports =
                                 [

@@ -78,7 +78,14 @@ public sealed class CentralApi(HttpClient http, Uri centralUrl, string? token)
         return await response.Content.ReadFromJsonAsync<CentralTenant>(cancellationToken);
     }
 
-    public async Task<CreatedApiKey> CreateKeyAsync(string tenantId, string name, ApiKeySpec spec, CancellationToken cancellationToken)
+    public Task<CreatedApiKey> CreateKeyAsync(string tenantId, string name, ApiKeySpec spec, CancellationToken cancellationToken) =>
+        CreateKeyAsync(tenantId, name, spec, tenants: null, cancellationToken);
+
+    /// <param name="tenants">
+    /// Beyond its own tenant, the tenants an ingestion key may push for (<c>"tenants"</c>); the answer must list
+    /// them all, else the key is revoked again and the call fails (a central runtime without several-tenant keys).
+    /// </param>
+    public async Task<CreatedApiKey> CreateKeyAsync(string tenantId, string name, ApiKeySpec spec, IReadOnlyList<string>? tenants, CancellationToken cancellationToken)
     {
         using var request = Request(HttpMethod.Post, "apikeys", tenantId);
         var body = new Dictionary<string, object>
@@ -92,14 +99,32 @@ public sealed class CentralApi(HttpClient http, Uri centralUrl, string? token)
             body["expires_at"] = expires;
         }
 
+        if (tenants is not null)
+        {
+            body["tenants"] = tenants;
+        }
+
         request.Content = JsonContent.Create(body);
         using var response = await SendAsync(request, cancellationToken);
         await EnsureAsync(response, cancellationToken);
         var created = await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken);
-        return created.TryGetProperty("key_id", out var id) && id.GetString() is { Length: > 0 } keyId
+        var made = created.TryGetProperty("key_id", out var id) && id.GetString() is { Length: > 0 } keyId
             && created.TryGetProperty("api_key", out var key) && key.GetString() is { Length: > 0 } apiKey
             ? new CreatedApiKey(keyId, apiKey, created.TryGetProperty("created_at", out var at) ? at.GetString() : null)
             : throw new HttpRequestException("the central runtime answered POST /apikeys without key_id and api_key");
+        if (tenants is not null)
+        {
+            var allowed = created.TryGetProperty("tenants", out var list) && list.ValueKind == JsonValueKind.Array
+                ? list.EnumerateArray().Select(t => t.GetString()).OfType<string>().ToHashSet(StringComparer.Ordinal)
+                : [];
+            if (tenants.Any(t => t != tenantId && !allowed.Contains(t)))
+            {
+                await RevokeKeyAsync(tenantId, made.KeyId, cancellationToken);
+                throw new HttpRequestException($"the central runtime made key {made.KeyId} without the tenants {string.Join(",", tenants)} (it does not support keys for several tenants); the key is revoked");
+            }
+        }
+
+        return made;
     }
 
     public async Task<IReadOnlyList<CentralApiKey>> KeysAsync(string tenantId, CancellationToken cancellationToken)

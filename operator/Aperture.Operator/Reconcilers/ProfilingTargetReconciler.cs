@@ -21,13 +21,17 @@ public sealed record ProfilingTargetReconcilerOptions
 /// ProfilingTargets: all targets of a Site become that Site's agent DaemonSet and ConfigMap, and the
 /// agents' ServiceAccount, pod-reading Role and RoleBinding (all owned by the Site); when a Site has no
 /// target left, they are deleted together. Level-triggered: each run reads
-/// the namespace's Sites and targets, whatever the event was.
+/// the namespace's Sites and targets, whatever the event was. With a central runtime, the agents push with
+/// the Site's ingestion key (<see cref="SiteAgentKeys"/>), allowed exactly the tenants of its targets: made
+/// before the DaemonSet refers to it, the old key revoked once the DaemonSet names the new one, and revoked
+/// with its Secret when the last target goes.
 /// </summary>
 public sealed class ProfilingTargetReconciler(
     IKubernetes client,
     ResourceCache<ProfilingTarget> targets,
     ProfilingTargetReconcilerOptions options,
-    TimeProvider time) : IReconciler<ProfilingTarget>
+    TimeProvider time,
+    SiteAgentKeys? agentKeys = null) : IReconciler<ProfilingTarget>
 {
     public async Task<ReconcileResult> ReconcileAsync(string key, ProfilingTarget? target, CancellationToken cancellationToken)
     {
@@ -36,8 +40,9 @@ public sealed class ProfilingTargetReconciler(
         {
             // The target is gone, and with it the knowledge of its Site: every agent DaemonSet of the
             // namespace whose Site has no target left goes.
-            await RemoveOrphanedAgentsAsync(ns, cancellationToken);
-            return new ReconcileResult.Success();
+            return await RemoveOrphanedAgentsAsync(ns, cancellationToken) is { } removeFailure
+                ? new ReconcileResult.Failure(removeFailure.Message)
+                : new ReconcileResult.Success();
         }
 
         var site = await SiteAsync(ns, target.Spec.SiteRef.Name, cancellationToken);
@@ -47,7 +52,12 @@ public sealed class ProfilingTargetReconciler(
             return new ReconcileResult.Success(options.NotReadyPoll);
         }
 
-        await ApplyAgentsAsync(site, TargetsOf(ns, site.Metadata.Name), cancellationToken);
+        if (await ApplyAgentsAsync(site, TargetsOf(ns, site.Metadata.Name), cancellationToken) is { } failure)
+        {
+            await SetStatusAsync(target, false, failure.Reason, failure.Message, cancellationToken);
+            return failure.Retry ? new ReconcileResult.Failure(failure.Message) : new ReconcileResult.Success(options.NotReadyPoll);
+        }
+
         if (target.Spec.TenantRef is { } tenant && await TenantIdAsync(ns, tenant.Name, cancellationToken) is null)
         {
             await SetStatusAsync(target, false, "TenantNotFound", $"Tenant '{tenant.Name}' not found in namespace {ns}; the target is left out of the agents' configuration", cancellationToken);
@@ -75,18 +85,51 @@ public sealed class ProfilingTargetReconciler(
     private List<ProfilingTarget> TargetsOf(string ns, string site) =>
         [.. targets.All().Where(t => t.Metadata.NamespaceProperty == ns && t.Metadata.DeletionTimestamp is null && t.Spec.SiteRef.Name == site)];
 
-    private async Task RemoveOrphanedAgentsAsync(string ns, CancellationToken cancellationToken)
+    private async Task<AgentFailure?> RemoveOrphanedAgentsAsync(string ns, CancellationToken cancellationToken)
     {
+        AgentFailure? failure = null;
         var agents = await client.AppsV1.ListNamespacedDaemonSetAsync(ns, labelSelector: $"app.kubernetes.io/component={AgentResources.Component}", cancellationToken: cancellationToken);
         foreach (var daemonSet in agents.Items)
         {
             var siteName = daemonSet.Metadata.Labels is { } labels && labels.TryGetValue("app.kubernetes.io/instance", out var instance) ? instance : null;
             if (siteName is not null && TargetsOf(ns, siteName).Count == 0 && await SiteAsync(ns, siteName, cancellationToken) is { } site)
             {
-                await ApplyAgentsAsync(site, [], cancellationToken);
+                failure ??= await ApplyAgentsAsync(site, [], cancellationToken);
             }
         }
+
+        // A key whose revocation failed outlives its DaemonSet: its Secret is how it is found again (by name: the
+        // operator may read Secrets it knows, not list them).
+        if (agentKeys is not null)
+        {
+            var sites = (JsonElement)await client.CustomObjects.ListNamespacedCustomObjectAsync(ApertureApi.Group, ApertureApi.Version, ns, "sites", cancellationToken: cancellationToken);
+            foreach (var siteName in sites.GetProperty("items").EnumerateArray().Select(s => s.GetProperty("metadata").GetProperty("name").GetString()).OfType<string>())
+            {
+                if (TargetsOf(ns, siteName).Count == 0)
+                {
+                    failure ??= await RemoveKeyAsync(ns, siteName, cancellationToken);
+                }
+            }
+        }
+
+        return failure;
     }
+
+    private async Task<AgentFailure?> RemoveKeyAsync(string ns, string site, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await agentKeys!.RemoveAsync(ns, site, cancellationToken);
+            return null;
+        }
+        catch (HttpRequestException e)
+        {
+            return new AgentFailure(CentralFailure.Of(e).Reason, $"The agents' key of Site {site} cannot be revoked: {e.Message}", Retry: true);
+        }
+    }
+
+    /// <summary>Why the agents are not as they should be; <c>Retry</c>: soon, with the per-object backoff.</summary>
+    private sealed record AgentFailure(string Reason, string Message, bool Retry);
 
     private async Task<Site?> SiteAsync(string ns, string name, CancellationToken cancellationToken)
     {
@@ -101,7 +144,7 @@ public sealed class ProfilingTargetReconciler(
         }
     }
 
-    private async Task ApplyAgentsAsync(Site site, List<ProfilingTarget> ofSite, CancellationToken cancellationToken)
+    private async Task<AgentFailure?> ApplyAgentsAsync(Site site, List<ProfilingTarget> ofSite, CancellationToken cancellationToken)
     {
         var ns = site.Metadata.NamespaceProperty;
         var name = AgentResources.Name(site);
@@ -112,7 +155,8 @@ public sealed class ProfilingTargetReconciler(
             await DeleteIfPresentAsync(() => client.RbacAuthorizationV1.DeleteNamespacedRoleBindingAsync(AgentResources.PodReaderName(site), ns, cancellationToken: cancellationToken));
             await DeleteIfPresentAsync(() => client.RbacAuthorizationV1.DeleteNamespacedRoleAsync(AgentResources.PodReaderName(site), ns, cancellationToken: cancellationToken));
             await DeleteIfPresentAsync(() => client.CoreV1.DeleteNamespacedServiceAccountAsync(name, ns, cancellationToken: cancellationToken));
-            return;
+            // No agent holds the key any more.
+            return agentKeys is null ? null : await RemoveKeyAsync(ns, site.Metadata.Name, cancellationToken);
         }
 
         // A target's data goes to its tenant; one whose Tenant is missing is left out rather than profiled into another.
@@ -128,8 +172,7 @@ public sealed class ProfilingTargetReconciler(
         ofSite = [.. ofSite.Where(t => t.Spec.TenantRef is null || tenantIds.ContainsKey(t.Spec.TenantRef.Name))];
         if (ofSite.Count == 0)
         {
-            await ApplyAgentsAsync(site, [], cancellationToken);
-            return;
+            return await ApplyAgentsAsync(site, [], cancellationToken);
         }
 
         // The agents' identity exists before the pods that use it.
@@ -139,9 +182,46 @@ public sealed class ProfilingTargetReconciler(
 
         var configMap = AgentResources.ConfigMap(site, ofSite, tenantIds);
         await client.CoreV1.PatchNamespacedConfigMapAsync(Apply(configMap), name, ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
-        var daemonSet = AgentResources.DaemonSet(site, ofSite, options.AgentImage, configMap);
+
+        // The key exists (in its Secret) before the pods that push with it. When it cannot be made the agents keep
+        // the key they have, if any, and the target says why.
+        AgentKey? key = null;
+        AgentFailure? failure = null;
+        if (agentKeys is not null)
+        {
+            try
+            {
+                key = await agentKeys.EnsureAsync(site, ofSite.Select(t => AgentResources.TenantOf(t, tenantIds)), cancellationToken);
+            }
+            catch (HttpRequestException e)
+            {
+                failure = new AgentFailure(CentralFailure.Of(e).Reason, $"The agents' ingestion key cannot be made: {e.Message}", Retry: true);
+            }
+            catch (AgentKeyConflictException e)
+            {
+                failure = new AgentFailure("SecretConflict", e.Message, Retry: false);
+            }
+        }
+
+        var keyId = key?.KeyId ?? (failure is not null ? await agentKeys!.HeldKeyIdAsync(site, cancellationToken) : null);
+        var daemonSet = AgentResources.DaemonSet(site, ofSite, options.AgentImage, configMap, keyId);
         // The node affinity's terms are replaced whole: a merge would keep a removed target's nodes.
         await client.AppsV1.PatchNamespacedDaemonSetAsync(Apply(daemonSet), name, ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: cancellationToken);
+
+        // The DaemonSet names the new key now (its pods roll onto it): the old one goes.
+        if (key?.Replaced is { } replaced)
+        {
+            try
+            {
+                await agentKeys!.RevokeAsync(ns, site.Metadata.Name, replaced, cancellationToken);
+            }
+            catch (HttpRequestException e)
+            {
+                failure = new AgentFailure(CentralFailure.Of(e).Reason, $"The agents' replaced key {replaced.KeyId} cannot be revoked: {e.Message}", Retry: true);
+            }
+        }
+
+        return failure;
     }
 
     private static async Task DeleteIfPresentAsync(Func<Task> delete)
