@@ -31,9 +31,9 @@ public sealed partial class ApiKeyReconciler(
     IKubernetes client, ApertureObjects objects, CentralApi? central, TimeProvider time, TimeSpan notReadyPoll, ILogger logger) : IReconciler<ApiKey>
 {
     public const string Finalizer = "aperture.dev/api-key";
-    public const string KeyData = "api-key";
-    public const string KeyIdData = "key-id";
-    public const string TenantAnnotation = "aperture.dev/tenant-id";
+    public const string KeyData = KeySecrets.KeyData;
+    public const string KeyIdData = KeySecrets.KeyIdData;
+    public const string TenantAnnotation = KeySecrets.TenantAnnotation;
     public const string SpecAnnotation = "aperture.dev/key-spec";
     private const string Plural = "apikeys";
     private const string Component = "api-key";
@@ -159,32 +159,11 @@ public sealed partial class ApiKeyReconciler(
     }
 
     /// <summary>Writes the key into the Secret: created the first time, replaced (by its resourceVersion) on rotation.</summary>
-    private async Task WriteSecretAsync(ApiKey apiKey, V1Secret? existing, CreatedApiKey created, string tenantId, string spec, CancellationToken cancellationToken)
+    private Task WriteSecretAsync(ApiKey apiKey, V1Secret? existing, CreatedApiKey created, string tenantId, string spec, CancellationToken cancellationToken)
     {
         var metadata = ObjectMetadata.For(apiKey, SecretName(apiKey), Component);
         metadata.Annotations = new Dictionary<string, string>(StringComparer.Ordinal) { [TenantAnnotation] = tenantId, [SpecAnnotation] = spec };
-        var secret = new V1Secret
-        {
-            ApiVersion = "v1",
-            Kind = "Secret",
-            Metadata = metadata,
-            Type = "Opaque",
-            Data = new Dictionary<string, byte[]>(StringComparer.Ordinal)
-            {
-                [KeyData] = Encoding.UTF8.GetBytes(created.Key),
-                [KeyIdData] = Encoding.UTF8.GetBytes(created.KeyId),
-            },
-        };
-        var ns = apiKey.Metadata.NamespaceProperty;
-        if (existing is null)
-        {
-            await client.CoreV1.CreateNamespacedSecretAsync(secret, ns, fieldManager: ObjectMetadata.FieldManager, cancellationToken: cancellationToken);
-        }
-        else
-        {
-            metadata.ResourceVersion = existing.Metadata.ResourceVersion;
-            await client.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, ns, fieldManager: ObjectMetadata.FieldManager, cancellationToken: cancellationToken);
-        }
+        return KeySecrets.WriteAsync(client, metadata, existing, created, null, cancellationToken);
     }
 
     /// <summary>Revokes what the resource made (by status and by its Secret), then lets it go.</summary>
@@ -238,17 +217,8 @@ public sealed partial class ApiKeyReconciler(
         return new ReconcileResult.Success();
     }
 
-    private async Task<V1Secret?> SecretAsync(ApiKey apiKey, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await client.CoreV1.ReadNamespacedSecretAsync(SecretName(apiKey), apiKey.Metadata.NamespaceProperty, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
+    private Task<V1Secret?> SecretAsync(ApiKey apiKey, CancellationToken cancellationToken) =>
+        KeySecrets.ReadAsync(client, apiKey.Metadata.NamespaceProperty, SecretName(apiKey), cancellationToken);
 
     /// <summary>An Event on the ApiKey; its message names key ids, never a key. A failure to record it fails nothing.</summary>
     private async Task EventAsync(ApiKey apiKey, string reason, string message, CancellationToken cancellationToken)

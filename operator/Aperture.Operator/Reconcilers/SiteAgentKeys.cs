@@ -28,10 +28,10 @@ public sealed class AgentKeyConflictException(string message) : Exception(messag
 public sealed partial class SiteAgentKeys(IKubernetes client, CentralApi central, ILogger logger)
 {
     public const string Component = "agent-key";
-    public const string KeyData = "api-key";
-    public const string KeyIdData = "key-id";
+    public const string KeyData = KeySecrets.KeyData;
+    public const string KeyIdData = KeySecrets.KeyIdData;
     public const string TenantsData = "tenants";
-    public const string TenantAnnotation = "aperture.dev/tenant-id";
+    public const string TenantAnnotation = KeySecrets.TenantAnnotation;
 
     /// <summary>Agents push a lot, from many nodes at once: the key's limit is far above any Site's ingest.</summary>
     public const int RateLimitRps = 100_000;
@@ -152,46 +152,14 @@ public sealed partial class SiteAgentKeys(IKubernetes client, CentralApi central
         return keyId is { Length: > 0 } && tenant is { Length: > 0 } ? (tenant, keyId) : null;
     }
 
-    private async Task WriteAsync(Site site, V1Secret? existing, CreatedApiKey created, string owner, string tenants, CancellationToken cancellationToken)
+    private Task WriteAsync(Site site, V1Secret? existing, CreatedApiKey created, string owner, string tenants, CancellationToken cancellationToken)
     {
         var metadata = ObjectMetadata.For(site, AgentResources.KeySecretName(site), Component);
         metadata.Annotations = new Dictionary<string, string>(StringComparer.Ordinal) { [TenantAnnotation] = owner };
-        var secret = new V1Secret
-        {
-            ApiVersion = "v1",
-            Kind = "Secret",
-            Metadata = metadata,
-            Type = "Opaque",
-            Data = new Dictionary<string, byte[]>(StringComparer.Ordinal)
-            {
-                [KeyData] = Encoding.UTF8.GetBytes(created.Key),
-                [KeyIdData] = Encoding.UTF8.GetBytes(created.KeyId),
-                [TenantsData] = Encoding.UTF8.GetBytes(tenants),
-            },
-        };
-        var ns = site.Metadata.NamespaceProperty;
-        if (existing is null)
-        {
-            await client.CoreV1.CreateNamespacedSecretAsync(secret, ns, fieldManager: ObjectMetadata.FieldManager, cancellationToken: cancellationToken);
-        }
-        else
-        {
-            metadata.ResourceVersion = existing.Metadata.ResourceVersion;
-            await client.CoreV1.ReplaceNamespacedSecretAsync(secret, secret.Metadata.Name, ns, fieldManager: ObjectMetadata.FieldManager, cancellationToken: cancellationToken);
-        }
+        return KeySecrets.WriteAsync(client, metadata, existing, created, new Dictionary<string, string> { [TenantsData] = tenants }, cancellationToken);
     }
 
-    private async Task<V1Secret?> ReadAsync(string ns, string name, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await client.CoreV1.ReadNamespacedSecretAsync(name, ns, cancellationToken: cancellationToken);
-        }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
-        {
-            return null;
-        }
-    }
+    private Task<V1Secret?> ReadAsync(string ns, string name, CancellationToken cancellationToken) => KeySecrets.ReadAsync(client, ns, name, cancellationToken);
 
     [LoggerMessage(EventId = 750, Level = LogLevel.Information, Message = "Agents {Name}: created key {KeyId} for tenants {Tenants} (replacing {Replaced})")]
     private partial void LogCreated(string name, string keyId, string tenants, string replaced);
