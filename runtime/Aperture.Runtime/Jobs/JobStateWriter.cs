@@ -142,7 +142,7 @@ public sealed partial class JobStateWriter(
         try
         {
             await store.WriteAsync(folded.Events, folded.States, Guid.NewGuid().ToString("N"), cancellationToken);
-            await CountUsageAsync(folded);
+            await usage.AddAsync(folded.Events, e => e.Tenant, _ => 1);
             return 0;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -211,24 +211,7 @@ public sealed partial class JobStateWriter(
         }
 
         // After the reads were told: a slow Redis delays the next write a little, never a read.
-        await CountUsageAsync(folded);
-    }
-
-    /// <summary>Adds the stored events to each tenant's usage (events_this_month); a failure costs the count, not the events.</summary>
-    private async Task CountUsageAsync(FoldedBatch folded)
-    {
-        foreach (var tenant in folded.Events.GroupBy(e => e.Tenant, StringComparer.Ordinal))
-        {
-            try
-            {
-                await usage.AddAsync(tenant.Key, tenant.Count());
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // TenantUsage logs what Redis refuses; a timeout or a closed connection ends here.
-                LogNotCounted(tenant.Count(), tenant.Key, e.Message);
-            }
-        }
+        await usage.AddAsync(folded.Events, e => e.Tenant, _ => 1);
     }
 
     /// <summary>
@@ -337,7 +320,4 @@ public sealed partial class JobStateWriter(
 
     [LoggerMessage(EventId = 511, Level = LogLevel.Error, Message = "Shutting down with {Events} job events not written to ClickHouse: {Reason}")]
     private partial void LogLostAtShutdown(int events, string reason);
-
-    [LoggerMessage(EventId = 512, Level = LogLevel.Warning, Message = "{Events} stored job events of tenant {Tenant} not counted in its usage: {Reason}")]
-    private partial void LogNotCounted(int events, string tenant, string reason);
 }

@@ -12,6 +12,15 @@ public sealed partial class TenantUsage(IConnectionMultiplexer redis, TimeProvid
 {
     private static RedisKey Month(DateTimeOffset at) => string.Create(CultureInfo.InvariantCulture, $"aperture:usage:{at:yyyy-MM}");
 
+    /// <summary>Counts stored items, each under its tenant: one Redis call per tenant among them.</summary>
+    public async Task AddAsync<T>(IEnumerable<T> stored, Func<T, string> tenantOf, Func<T, long> eventsOf)
+    {
+        foreach (var tenant in stored.GroupBy(tenantOf, StringComparer.Ordinal))
+        {
+            await AddAsync(tenant.Key, tenant.Sum(eventsOf));
+        }
+    }
+
     public async Task AddAsync(string tenant, long events)
     {
         if (events <= 0)
@@ -27,7 +36,9 @@ public sealed partial class TenantUsage(IConnectionMultiplexer redis, TimeProvid
             // Kept a little over a year, for this month's and last year's comparisons.
             await db.KeyExpireAsync(key, TimeSpan.FromDays(400), ExpireWhen.HasNoExpiry);
         }
-        catch (RedisException e)
+        // A refusal, a closed connection or a timeout (RedisTimeoutException is a TimeoutException): the writers
+        // that count must go on storing whatever Redis does.
+        catch (Exception e) when (e is RedisException or TimeoutException or ObjectDisposedException)
         {
             LogNotCounted(events, e.Message);
         }

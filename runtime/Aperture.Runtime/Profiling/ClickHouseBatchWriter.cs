@@ -92,10 +92,7 @@ public sealed partial class ClickHouseBatchWriter(
         stats.FlushSucceeded(rows, Stopwatch.GetElapsedTime(started));
         buffer.MarkFlushed(pending);
         await MarkStoredAsync(pending);
-        foreach (var tenant in pending.GroupBy(b => b.Tenant, StringComparer.Ordinal))
-        {
-            await usage.AddAsync(tenant.Key, tenant.Sum(b => (long)b.Events.Length));
-        }
+        await usage.AddAsync(pending, b => b.Tenant, b => b.Events.Length);
 
         AggregatorMetrics.BufferBatches.Set(buffer.Count);
     }

@@ -42,7 +42,7 @@ public sealed partial class ServerSnapshotWriter(
                 try
                 {
                     await store.WriteAsync(pending, Guid.NewGuid().ToString("N"), last.Token);
-                    await CountAsync(pending);
+                    await usage.AddAsync(pending, s => s.Tenant, _ => 1);
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
@@ -66,24 +66,7 @@ public sealed partial class ServerSnapshotWriter(
         ServerMetrics.FlushTotal.WithLabels("ok").Inc();
         ServerMetrics.FlushedTotal.Inc(pending.Count);
         ServerMetrics.Queued.Set(queue.Reader.Count);
-        await CountAsync(pending);
-    }
-
-    /// <summary>Counts written snapshots per tenant; a count that fails is lost, never the snapshots or the writer.</summary>
-    private async Task CountAsync(List<ServerSnapshot> written)
-    {
-        foreach (var tenant in written.GroupBy(s => s.Tenant, StringComparer.Ordinal))
-        {
-            try
-            {
-                await usage.AddAsync(tenant.Key, tenant.Count());
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // TenantUsage logs what Redis refuses; a timeout or a closed connection ends here.
-                LogNotCounted(tenant.Count(), tenant.Key, e.Message);
-            }
-        }
+        await usage.AddAsync(pending, s => s.Tenant, _ => 1);
     }
 
     [LoggerMessage(EventId = 510, Level = LogLevel.Warning, Message = "Flush of {Snapshots} server snapshots failed (attempt {Attempt}); retrying: {Reason}")]
@@ -91,7 +74,4 @@ public sealed partial class ServerSnapshotWriter(
 
     [LoggerMessage(EventId = 511, Level = LogLevel.Error, Message = "Shutting down with {Snapshots} server snapshots not written to ClickHouse: {Reason}")]
     private partial void LogLostAtShutdown(int snapshots, string reason);
-
-    [LoggerMessage(EventId = 513, Level = LogLevel.Warning, Message = "{Snapshots} written server snapshots of tenant {Tenant} not counted in its usage: {Reason}")]
-    private partial void LogNotCounted(int snapshots, string tenant, string reason);
 }
