@@ -8,6 +8,7 @@ using Aperture.Runtime.Profiling;
 using Aperture.Runtime.Servers;
 using Aperture.Runtime.Storage;
 using Aperture.Runtime.Watchdog;
+using Aperture.Runtime.Watchdog.Export;
 
 namespace Aperture.Runtime.Hosting;
 
@@ -22,11 +23,12 @@ public static class RuntimeRoles
     private static readonly RuntimeFeature Servers = new("servers", (builder, _) => builder.AddServerMonitoring(), app => app.MapServerMonitoring());
     private static readonly RuntimeFeature LocalJobs = new("jobs", (builder, _) => builder.AddLocalJobs(), app => app.MapLocalJobs());
     private static readonly RuntimeFeature Identity = new("identity", (builder, _) => builder.AddIdentity(), app => app.MapIdentity());
-    private static readonly RuntimeFeature Watchdog = new("watchdog", (_, _) => { }, app => app.MapWatchdog());
+    private static readonly RuntimeFeature Watchdog = new("watchdog", (builder, _) => builder.AddWatchdog(), app => app.MapWatchdog());
+    private static readonly RuntimeFeature SeriesExport = new("series-export", (builder, _) => builder.AddSeriesExport(), _ => { });
     private static readonly RuntimeFeature CentralJobs = new("central-jobs", (builder, _) => builder.AddCentralJobs(), app => app.MapCentralJobs());
 
-    /// <summary>A site: profiling ingest and queries, alerts, server monitoring and the site-local jobs API.</summary>
-    public static IReadOnlyList<RuntimeFeature> Aggregator { get; } = [Storage, Health, Access, Profiling, Alerts, Servers, LocalJobs];
+    /// <summary>A site: profiling ingest and queries, alerts, server monitoring, the site-local jobs API, its series for the watchdog.</summary>
+    public static IReadOnlyList<RuntimeFeature> Aggregator { get; } = [Storage, Health, Access, SeriesExport, Profiling, Alerts, Servers, LocalJobs];
 
     /// <summary>The centre: tenants and API keys (the authority for identity), the federation of the sites' jobs.</summary>
     public static IReadOnlyList<RuntimeFeature> Central { get; } = [Storage, Health, Access, Identity, Watchdog, CentralJobs];

@@ -25,7 +25,7 @@ public static partial class LocalJobsApi
 
         jobs.MapPost("/v1/ingest/events", async (HttpContext context, JobIngest ingest, IOptions<JobsOptions> options, CancellationToken cancellationToken) =>
         {
-            var body = await ReadBodyAsync(context, options.Value.MaxRequestBytes, cancellationToken);
+            var body = await RequestBody.ReadBytesAsync(context, options.Value.MaxRequestBytes, cancellationToken);
             var events = JobEventParser.Parse(body.Span, options.Value.MaxBatchEvents, context.Principal().Tenant, out _);
             try
             {
@@ -133,23 +133,6 @@ public static partial class LocalJobsApi
         return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var parsed)
             ? parsed.ToUnixTimeMilliseconds()
             : throw new InvalidRequestException(name, $"{name} must be an ISO 8601 timestamp, not '{text}'");
-    }
-
-    private static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpContext context, long maxBytes, CancellationToken cancellationToken)
-    {
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
-        {
-            size.MaxRequestBodySize = maxBytes;
-        }
-
-        if (context.Request.ContentLength > maxBytes)
-        {
-            throw new InvalidRequestException("body", $"the body is larger than {maxBytes} bytes");
-        }
-
-        using var buffer = new MemoryStream(context.Request.ContentLength is { } length ? (int)length : 4096);
-        await context.Request.Body.CopyToAsync(buffer, cancellationToken);
-        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 
     private sealed record IngestResponse(

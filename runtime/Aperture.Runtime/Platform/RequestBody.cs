@@ -8,23 +8,26 @@ public static class RequestBody
     private static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web) { AllowTrailingCommas = false };
 
     /// <returns>The parsed body, or <paramref name="empty"/> when the body is empty.</returns>
-    public static async Task<T> ReadJsonAsync<T>(HttpRequest request, T empty, CancellationToken cancellationToken)
+    public static Task<T> ReadJsonAsync<T>(HttpRequest request, T empty, CancellationToken cancellationToken) =>
+        ReadJsonAsync(request, empty, maxBytes: null, cancellationToken);
+
+    /// <param name="maxBytes">The route's own body limit, in place of the listener's (null: the listener's).</param>
+    public static async Task<T> ReadJsonAsync<T>(HttpRequest request, T empty, long? maxBytes, CancellationToken cancellationToken)
     {
         if (request.ContentLength == 0)
         {
             return empty;
         }
 
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, cancellationToken);
-        if (buffer.Length == 0)
+        var body = await ReadBytesAsync(request.HttpContext, maxBytes, cancellationToken);
+        if (body.Length == 0)
         {
             return empty;
         }
 
         try
         {
-            return JsonSerializer.Deserialize<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), Options) ?? empty;
+            return JsonSerializer.Deserialize<T>(body.Span, Options) ?? empty;
         }
         catch (JsonException e)
         {
@@ -32,6 +35,27 @@ public static class RequestBody
                 e.Path is { Length: > 2 } path ? path.TrimStart('$', '.') : "body",
                 $"the body is not valid JSON for this request: {e.Message}");
         }
+    }
+
+    /// <summary>The whole body, refused with a 400 past <paramref name="maxBytes"/> (null: the listener's limit).</summary>
+    public static async Task<ReadOnlyMemory<byte>> ReadBytesAsync(HttpContext context, long? maxBytes, CancellationToken cancellationToken)
+    {
+        if (maxBytes is { } limit)
+        {
+            if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            {
+                size.MaxRequestBodySize = limit;
+            }
+
+            if (context.Request.ContentLength > limit)
+            {
+                throw new InvalidRequestException("body", $"the body is larger than {limit} bytes");
+            }
+        }
+
+        using var buffer = new MemoryStream(context.Request.ContentLength is { } length and < int.MaxValue ? (int)length : 4096);
+        await context.Request.Body.CopyToAsync(buffer, cancellationToken);
+        return buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
     }
 
     public static long? OptionalLong(HttpRequest request, string name) =>

@@ -21,6 +21,7 @@ public sealed partial class PushIngestor(
     Channel<ProfileBatch> writeQueue,
     PushClaims claims,
     AggregatorStats stats,
+    Watchdog.Export.SiteSeries series,
     IOptions<ProfilingOptions> options,
     TimeProvider time,
     ILogger<PushIngestor> logger)
@@ -68,11 +69,13 @@ public sealed partial class PushIngestor(
             }
 
             stats.PushSucceeded((long)batch.SampleCount);
+            series.Profile(batch);
             return new PushResponse { Accepted = true, EventsAccepted = (uint)batch.Events.Length };
         }
         catch (Exception e) when (e is InvalidRequestException or ForbiddenException)
         {
             stats.PushFailed();
+            series.IngestError(principal.Tenant, Watchdog.Export.SiteSeries.RuntimeService, e is ForbiddenException ? "profile_forbidden" : "profile_invalid");
             throw;
         }
         catch (RedisException)

@@ -10,6 +10,7 @@ namespace Aperture.Runtime.Servers;
 public sealed class ServerIngestor(
     ServerRegistry registry,
     Channel<ServerSnapshot> queue,
+    Watchdog.Export.SiteSeries series,
     IOptions<ServerMonitoringOptions> options,
     TimeProvider time)
 {
@@ -30,6 +31,7 @@ public sealed class ServerIngestor(
         }
 
         await registry.RecordSnapshotAsync(server, snapshot, agent);
+        series.Server(server, snapshot);
         return snapshot;
     }
 }
