@@ -41,6 +41,9 @@ public sealed class TenantIsolationMatrixTests
         public required RuntimeEnvironment Central { get; init; }
 
         public required string AgentId { get; init; }
+
+        /// <summary>Each tenant's anomaly, by tenant.</summary>
+        public Dictionary<string, string> Anomalies { get; } = [];
     }
 
     private static IEnumerable<string> ReadRoutes(string role)
@@ -69,7 +72,7 @@ public sealed class TenantIsolationMatrixTests
     }
 
     /// <summary>Routes that read although they are POSTs (their bodies are queries).</summary>
-    private static readonly HashSet<string> PostedReads = ["POST /api/aggregate", "POST /api/diff"];
+    private static readonly HashSet<string> PostedReads = ["POST /api/aggregate", "POST /api/diff", "POST /api/v1/rca/analyze"];
 
     private static async Task<(HttpStatusCode, string)> HttpAsync(HttpClient http, HttpMethod method, string path, Credential credential, object? body = null)
     {
@@ -217,7 +220,12 @@ public sealed class TenantIsolationMatrixTests
         ["GET /v1/sites"] = (s, c) => HttpAsync(s.Central.JobsHttp, HttpMethod.Get, "/v1/sites", c),
         ["GET /api/v1/status"] = (s, c) => HttpAsync(s.Central.Http, HttpMethod.Get, "/api/v1/status", c),
         ["GET /api/v1/anomalies"] = (s, c) => HttpAsync(s.Central.Http, HttpMethod.Get, "/api/v1/anomalies", c),
-        ["GET /api/v1/rca/correlations"] = (s, c) => HttpAsync(s.Central.Http, HttpMethod.Get, "/api/v1/rca/correlations?service_id=x", c),
+        ["GET /api/v1/rca/correlations"] = (s, c) => HttpAsync(s.Central.Http, HttpMethod.Get, "/api/v1/rca/correlations?service_id=alpha-svc", c),
+        ["GET /api/v1/anomalies/{anomalyId}"] = (s, c) => HttpAsync(s.Central.Http, HttpMethod.Get, $"/api/v1/anomalies/{s.Anomalies[B]}", c),
+        ["GET /api/v1/metrics/series"] = (s, c) => HttpAsync(s.Central.Http, HttpMethod.Get, "/api/v1/metrics/series", c),
+        ["GET /api/v1/rca/topology"] = (s, c) => HttpAsync(s.Central.Http, HttpMethod.Get, "/api/v1/rca/topology", c),
+        ["POST /api/v1/rca/analyze"] = (s, c) => HttpAsync(s.Central.Http, HttpMethod.Post, "/api/v1/rca/analyze", c,
+            new { service_id = "alpha-svc", metric_name = "cpu_usage_percent{pod=\"a\"}", at = "2026-01-03T10:00:00Z", window_minutes = 30 }),
         ["GET /v1/jobs"] = (s, c) => HttpAsync(s.Central.JobsHttp, HttpMethod.Get, "/v1/jobs?site=site-1", c),
         ["GET /v1/subjobs"] = (s, c) => HttpAsync(s.Central.JobsHttp, HttpMethod.Get, "/v1/subjobs?site=site-1", c),
     };
@@ -300,8 +308,8 @@ public sealed class TenantIsolationMatrixTests
         var admin = credential.Name.StartsWith("admin", StringComparison.Ordinal);
         return route switch
         {
-            // The watchdog's routes are declared but not built yet.
-            "GET /api/v1/status" or "GET /api/v1/anomalies" or "GET /api/v1/rca/correlations" => HttpStatusCode.NotImplemented,
+            // B's anomaly is not there for A.
+            "GET /api/v1/anomalies/{anomalyId}" => HttpStatusCode.NotFound,
             // A tenant's admin is no super-admin: tenants are the platform's.
             "GET /api/v1/tenants" or "GET /api/v1/tenants/{tenant_id}" => HttpStatusCode.Forbidden,
             "GET /api/v1/apikeys" or "GET /api/admin/api-keys" => admin ? HttpStatusCode.OK : HttpStatusCode.Forbidden,
@@ -314,7 +322,7 @@ public sealed class TenantIsolationMatrixTests
     /// <summary>The routes whose answer holds tenant data that A has (its names begin with "alpha").</summary>
     private static bool ShowsData(string route) => route is not (
         "GET /api/health" or "GET /api/v1/rbac/permissions" or "GET /v1/sites" or "GET /api/admin/servers/{slug}"
-        or "GET /api/v1/status" or "GET /api/v1/anomalies" or "GET /api/v1/rca/correlations"
+        or "GET /api/v1/status" or "GET /api/v1/anomalies/{anomalyId}" or "GET /api/v1/rca/correlations" or "POST /api/v1/rca/analyze"
         or "GET /api/alerts/history" or "GET /api/v1/tenants" or "GET /api/v1/tenants/{tenant_id}");
 
     private static string Cut(string body) => body.Length > 300 ? body[..300] : body;
@@ -369,5 +377,13 @@ public sealed class TenantIsolationMatrixTests
         Assert.Equal(HttpStatusCode.Created, (await HttpAsync(setup.Central.Http, HttpMethod.Post, "/api/v1/tenants", centralAdmin, new { tenant_id = tenant, name = $"{name} tenant" })).Item1);
         Assert.Equal(HttpStatusCode.Created, (await HttpAsync(setup.Central.Http, HttpMethod.Post, "/api/v1/apikeys", centralAdmin with { Tenant = tenant },
             new { name = $"{name}-key", scope = "read" })).Item1);
+
+        // The watchdog: a history with an anomaly on the tenant's service, and an edge of its service graph.
+        var (imported, answer) = await HttpAsync(setup.Central.Http, HttpMethod.Post, "/api/v1/metrics/import", centralAdmin with { Tenant = tenant },
+            Watchdog.WatchdogApiTests.History($"{name}-svc", "cpu_usage_percent", 3 * 24 * 60, (2 * 24 * 60) + 600));
+        Assert.Equal(HttpStatusCode.OK, imported);
+        setup.Anomalies[tenant] = JsonNode.Parse(answer)!["anomalies_opened"]![0]!.GetValue<string>();
+        Assert.Equal(HttpStatusCode.OK, (await HttpAsync(setup.Central.Http, HttpMethod.Put, "/api/v1/rca/topology", centralAdmin with { Tenant = tenant },
+            new { edges = new[] { new { from = $"{name}-front", to = $"{name}-svc" } } })).Item1);
     }
 }

@@ -1,0 +1,92 @@
+using System.Net;
+using Aperture.Runtime.Hosting;
+using Aperture.Runtime.Identity;
+using Aperture.Runtime.Watchdog;
+using Aperture.Runtime.Watchdog.Export;
+using Aperture.Storage;
+using ClickHouse.Driver;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using static Aperture.Runtime.Tests.Access.IdentityApiTests;
+
+namespace Aperture.Runtime.Tests.Watchdog;
+
+/// <summary>A Site's series for the watchdog: gathered per minute, sent to the central runtime, kept while it is away.</summary>
+public sealed class SiteSeriesTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public void Gauges_are_a_minutes_mean_and_counts_a_rate_per_second_with_quiet_minutes_zero()
+    {
+        var time = new FakeTimeProvider(T0);
+        var series = new SiteSeries(time);
+        series.Gauge("t", "box", "cpu_usage_percent", string.Empty, 10, T0);
+        series.Gauge("t", "box", "cpu_usage_percent", string.Empty, 30, T0.AddSeconds(30));
+        series.Gauge("t", "box", "cpu_usage_percent", string.Empty, double.NaN, T0.AddSeconds(40));
+        series.Gauge("t", "box", "cpu_usage_percent", string.Empty, 50, T0.AddMinutes(1));
+        series.Count("t", "agent", "cpu_samples_per_second", string.Empty, 600, T0);
+        series.Count("t", "agent", "cpu_samples_per_second", string.Empty, 600, T0.AddSeconds(59));
+
+        var minute = T0.ToUnixTimeSeconds() / 60;
+        var first = series.TakeMinutesBefore(minute + 1);
+        Assert.Equal(20, Assert.Single(first, p => p.MetricName == "cpu_usage_percent").Value);
+        Assert.Equal(20, Assert.Single(first, p => p.MetricName == "cpu_samples_per_second").Value);
+
+        // Minute 1 has a gauge, minutes 1 and 2 no samples: the rate is 0 there, not missing.
+        var next = series.TakeMinutesBefore(minute + 3);
+        Assert.Equal(50, Assert.Single(next, p => p.MetricName == "cpu_usage_percent").Value);
+        Assert.Equal([0.0, 0.0], next.Where(p => p.MetricName == "cpu_samples_per_second").OrderBy(p => p.TimestampMs).Select(p => p.Value));
+        Assert.Empty(series.TakeMinutesBefore(minute + 3));
+    }
+
+    [Fact]
+    public async Task A_sites_server_series_reach_the_central_watchdog_and_wait_while_it_is_away()
+    {
+        await using var central = await RuntimeEnvironment.StartAsync(RuntimeOptions.CentralRole, "--Aperture:AuthToken=central-admin-token");
+        await using var site = await RuntimeEnvironment.StartAsync(RuntimeOptions.AggregatorRole, "--Aperture:AuthToken=site-token");
+        var key = await CreateKeyAsync(central.Http, "default", "ingestion");
+        using var keyFolder = new Aperture.Testing.TemporaryDirectory("aperture-export-key");
+        var keyFile = Path.Combine(keyFolder.Path, "key");
+        await File.WriteAllTextAsync(keyFile, key, Cancel);
+
+        var (_, token) = await Servers.ServerSamples.PutServerAsync(site.Http, "gpu-box", new { name = "GPU box" }, "site-token");
+        using (var ingest = await Servers.ServerSamples.IngestAsync(site.Http, "gpu-box", token,
+            Servers.ServerSamples.Wrapped(Servers.ServerSamples.Sample(TimeProvider.System.GetUtcNow())).ToJsonString()))
+        {
+            Assert.Equal(HttpStatusCode.OK, ingest.StatusCode);
+        }
+
+        // The exporter's clock two minutes on: the sample's minute is over.
+        var time = new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddMinutes(2));
+        var away = new SeriesExportOptions { CentralUrl = "http://127.0.0.1:1/", TokenFile = keyFile };
+        using var exporter = new SiteSeriesExporter(
+            site.App.Services.GetRequiredService<SiteSeries>(), site.App.Services.GetRequiredService<ClickHouseClient>(),
+            site.App.Services.GetRequiredService<IOptions<ClickHouseOptions>>(), Options.Create(away), Options.Create(new IdentityOptions()), time,
+            NullLogger<SiteSeriesExporter>.Instance);
+        using (var unreachable = new HttpClient { BaseAddress = new Uri(away.CentralUrl), Timeout = TimeSpan.FromSeconds(5) })
+        {
+            await exporter.ExportAsync(unreachable, away, Cancel);
+        }
+
+        Assert.Equal(0, exporter.Exported);
+        using (var reachable = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{central.HttpPort}/"), Timeout = TimeSpan.FromSeconds(30) })
+        {
+            await exporter.ExportAsync(reachable, new SeriesExportOptions { CentralUrl = reachable.BaseAddress!.ToString(), TokenFile = keyFile }, Cancel);
+        }
+
+        Assert.True(exporter.Exported > 0);
+        var (_, listed, _) = await SendAsync(central.Http, HttpMethod.Get, "/api/v1/metrics/series?service_id=gpu-box", "central-admin-token", tenant: "default");
+        var names = listed.GetProperty("series").EnumerateArray().Select(s => s.GetProperty("metric_name").GetString()).ToHashSet();
+        Assert.Contains("cpu_usage_percent", names);
+        Assert.Contains("memory_percent", names);
+        Assert.Contains("gpu_util_percent", names);
+        Assert.Contains("gpu_temperature_c", names);
+        var (_, elsewhere, _) = await SendAsync(central.Http, HttpMethod.Get, "/api/v1/metrics/series", "central-admin-token", tenant: "team-b");
+        Assert.Equal(0, elsewhere.GetProperty("series").GetArrayLength());
+    }
+}
