@@ -86,10 +86,12 @@ dotnet "$BIN_RUNTIME" --role central --http-port "$CENTRAL_PORT" --jobs-port "$C
 pids+=($!)
 wait_for central 60 curl -sf "http://127.0.0.1:$CENTRAL_PORT/readyz"
 
-# The site: it checks the central runtime's API keys and tokens.
+# The site: it checks the central runtime's API keys and tokens, and sends its series to the central watchdog
+# with the agent's ingestion key (written by agent-local.sh below).
 dotnet "$BIN_RUNTIME" --role aggregator --http-port "$HTTP_PORT" --grpc-port "$GRPC_PORT" --jobs-port "$JOBS_PORT" \
   --clickhouse "$CLICKHOUSE" --redis "127.0.0.1:$REDIS_PORT" \
   --Aperture:Identity:CentralUrl="http://127.0.0.1:$CENTRAL_PORT" \
+  --Aperture:Watchdog:Export:TokenFile="$DATA/agent/ingestion-key" \
   --Aperture:Tokens:JwksUrl="http://127.0.0.1:$CENTRAL_PORT/.well-known/jwks.json" \
   > >(tee "$DATA/logs/runtime.log") 2>&1 &
 pids+=($!)

@@ -64,6 +64,20 @@ public sealed class AnomalyLedger(AnomalyStore store, TimeProvider time) : IDisp
         }
     }
 
+    /// <summary>The latest version, as the ledger knows it.</summary>
+    public async Task<AnomalyRecord?> LatestAsync(string tenant, string anomalyId, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            return _recent.TryGetValue((tenant, anomalyId), out var known) ? known : await store.FindAsync(tenant, anomalyId, cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     public async Task<AnomalyRecord?> UpdateAsync(string tenant, string anomalyId, Func<AnomalyRecord?, AnomalyRecord?> next, CancellationToken cancellationToken) =>
         (await ApplyAsync([new Change(tenant, anomalyId, next)], cancellationToken)) is [var written] ? written : null;
 

@@ -110,7 +110,16 @@ public sealed partial class SiteSeriesExporter(
         using var request = new HttpRequestMessage(HttpMethod.Post, "api/v1/metrics/import") { Content = JsonContent.Create(body) };
         if (settings.TokenFile is { } file)
         {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(file, cancellationToken)).Trim());
+            try
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(file, cancellationToken)).Trim());
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Not there yet (the Secret is mounted after the pod started): the points wait for the next round.
+                LogSendFailed($"the key file cannot be read: {e.Message}", _pending.Count);
+                return;
+            }
         }
 
         try
