@@ -6,6 +6,9 @@ using Aperture.Storage;
 using Aperture.Testing;
 using ClickHouse.Driver;
 using ClickHouse.Driver.Utility;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
@@ -306,6 +309,49 @@ public sealed class IncidentMemoryTests(IncidentMemoryFixture fixture) : IClassF
         Invalid("tags", valid with { Tags = [null] });
         Invalid("incident_id", valid with { IncidentId = new string('i', 254) });
         Invalid("resolved_by", valid with { ResolvedBy = new string('a', 321) });
+    }
+
+    [Fact]
+    public void The_spec_example_body_reads_into_a_record()
+    {
+        const string body = """
+            {"incident_id":"anom-7f3d","service_id":"payment-api","resolution":"Scaled payment-api from 3 to 5 pods. Root cause was memory leak ...",
+             "resolved_by":"alice@mycompany.com","time_to_recovery_minutes":18,"tags":["memory-leak","db-pool"]}
+            """;
+
+        var record = System.Text.Json.JsonSerializer.Deserialize<ResolutionWebhookJson>(body, System.Text.Json.JsonSerializerOptions.Web)!.ToRecord();
+
+        Assert.Equal(("anom-7f3d", "payment-api", "alice@mycompany.com", 18d), (record.IncidentId, record.ServiceId, record.ResolvedBy, record.TimeToRecoveryMinutes!.Value));
+        Assert.Equal(["memory-leak", "db-pool"], record.Tags);
+    }
+
+    [Fact]
+    public async Task The_feature_registers_the_memory_starts_the_model_and_refuses_a_threshold_above_1()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Services.AddSingleton(fixture.Client);
+        builder.Services.AddSingleton(Options.Create(new ClickHouseOptions { Database = IncidentMemoryFixture.Database }));
+        builder.Services.AddSingleton<TimeProvider>(fixture.Time);
+        builder.AddIncidentMemory();
+        await using var app = builder.Build();
+
+        foreach (var hosted in app.Services.GetServices<IHostedService>())
+        {
+            await hosted.StartAsync(Cancel);
+        }
+
+        var vectorizer = app.Services.GetRequiredService<IncidentVectorizer>();
+        Assert.NotEqual("failed", vectorizer.State.Split(':')[0]);
+        var tenant = NewTenant();
+        var memory = app.Services.GetRequiredService<IncidentMemory>();
+        var id = await memory.RememberAsync(tenant, Record("anom-7f3d", MemoryLeak, "memory-leak"), Cancel);
+        Assert.Equal("running", vectorizer.State);
+        Assert.Equal(id, Assert.Single(await memory.RecallAsync(tenant, "payment-api", RewordedLeak, null, Cancel)).KnowledgeBaseId);
+
+        var refused = WebApplication.CreateSlimBuilder();
+        refused.Configuration["Aperture:Watchdog:Memory:MinScore"] = "1.5";
+        var e = Assert.Throws<OptionsValidationException>(refused.AddIncidentMemory);
+        Assert.Contains("MinScore", e.Message, StringComparison.Ordinal);
     }
 
     private static void Invalid(string field, ResolutionWebhookJson body)
