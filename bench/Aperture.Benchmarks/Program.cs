@@ -1,6 +1,6 @@
 using Aperture.Benchmarks;
 
-// Each harness prints its figures; 'all' runs every one. Usage: Aperture.Benchmarks [all|clickhouse-insert|profiling-ingest|aggregate-latency|servers-history|jobs-ingest|operator|agent-overhead|authentication] [rows]
+// Each harness prints its figures; 'all' runs every one. Usage: Aperture.Benchmarks [all|clickhouse-insert|profiling-ingest|aggregate-latency|servers-history|jobs-ingest|operator|agent-overhead|authentication|detector|rca|watchdog-intake] [rows]
 var which = args.Length > 0 ? args[0] : "all";
 var rows = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 1_000_000;
 Console.WriteLine($"# Aperture benchmarks on {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}");
@@ -16,6 +16,21 @@ switch (which)
         await JobsIngestBenchmark.RunAsync(JobsIngestBenchmark.DefaultEvents);
         await AgentOverheadBenchmark.RunAsync(60);
         await AuthenticationBenchmark.RunAsync();
+        await DetectorBenchmark.RunAsync(5_000_000);
+        await RcaBenchmark.RunAsync(50);
+        await WatchdogIntakeBenchmark.RunAsync(2000);
+        break;
+    case "detector":
+        // The optional argument is the number of points of the throughput run.
+        await DetectorBenchmark.RunAsync(args.Length > 1 ? rows : 5_000_000);
+        break;
+    case "rca":
+        // The optional argument is the number of services.
+        await RcaBenchmark.RunAsync(args.Length > 1 ? rows : 50);
+        break;
+    case "watchdog-intake":
+        // The optional argument is the number of webhook notifications per kind.
+        await WatchdogIntakeBenchmark.RunAsync(args.Length > 1 ? rows : 2000);
         break;
     case "authentication":
         await AuthenticationBenchmark.RunAsync();

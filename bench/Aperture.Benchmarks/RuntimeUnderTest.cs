@@ -19,6 +19,8 @@ public sealed class RuntimeUnderTest : IAsyncDisposable
 
     public int JobsPort { get; } = FreePort.Next();
 
+    public int WebhookPort { get; } = FreePort.Next();
+
     public HttpClient Http { get; private set; } = null!;
 
     public static async Task<RuntimeUnderTest> StartAsync(params string[] extraArgs)
@@ -32,7 +34,7 @@ public sealed class RuntimeUnderTest : IAsyncDisposable
             "--http-port", runtime.HttpPort.ToString(CultureInfo.InvariantCulture),
             "--grpc-port", runtime.GrpcPort.ToString(CultureInfo.InvariantCulture),
             "--jobs-port", runtime.JobsPort.ToString(CultureInfo.InvariantCulture),
-            "--webhook-port", FreePort.Next().ToString(CultureInfo.InvariantCulture),
+            "--webhook-port", runtime.WebhookPort.ToString(CultureInfo.InvariantCulture),
             "--clickhouse", runtime.ClickHouse.ConnectionString,
             "--redis", runtime.Redis.ConnectionString,
             "--Logging:LogLevel:Default=Warning",

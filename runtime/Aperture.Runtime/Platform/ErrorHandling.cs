@@ -18,6 +18,7 @@ public static partial class ErrorHandling
             {
                 InvalidRequestException invalid => (StatusCodes.Status400BadRequest, new ErrorResponse(
                     ErrorCodes.InvalidRequest, invalid.Message, invalid.Field.Length > 0 ? new Dictionary<string, string> { ["field"] = invalid.Field } : null)),
+                Watchdog.Memory.VectorizerUnavailableException unavailable => (StatusCodes.Status503ServiceUnavailable, new ErrorResponse(ErrorCodes.ServiceUnavailable, unavailable.Message)),
                 ServiceBusyException busy => (StatusCodes.Status503ServiceUnavailable, new ErrorResponse(ErrorCodes.ServiceUnavailable, busy.Message)),
                 ForbiddenException forbidden => (StatusCodes.Status403Forbidden, new ErrorResponse(ErrorCodes.Forbidden, forbidden.Message)),
                 // A body over the size limit, or one that is not what its headers say.

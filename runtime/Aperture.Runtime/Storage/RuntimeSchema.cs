@@ -13,7 +13,7 @@ namespace Aperture.Runtime.Storage;
 public static class RuntimeSchema
 {
     public static IReadOnlyList<SchemaMigration> Migrations { get; } =
-        [.. Own.Concat(ProfilingSchema.Migrations).Concat(ServersSchema.Migrations).Concat(JobsSchema.Migrations).Concat(IdentitySchema.Migrations).Concat(Watchdog.WatchdogSchema.Migrations).OrderBy(m => m.Version)];
+        [.. Own.Concat(ProfilingSchema.Migrations).Concat(ServersSchema.Migrations).Concat(JobsSchema.Migrations).Concat(IdentitySchema.Migrations).Concat(Watchdog.WatchdogSchema.Migrations).Concat(Watchdog.Memory.IncidentMemorySchema.Migrations).OrderBy(m => m.Version)];
 
     private static IReadOnlyList<SchemaMigration> Own =>
     [

@@ -1,9 +1,8 @@
 using System.Threading.Channels;
-using Aperture.Contracts;
 using Aperture.Runtime.Access;
-using Aperture.Runtime.Hosting;
 using Aperture.Runtime.Platform;
 using Aperture.Runtime.Watchdog.Detection;
+using Aperture.Runtime.Watchdog.Memory;
 using Aperture.Runtime.Watchdog.Rca;
 using Aperture.Storage;
 using ClickHouse.Driver;
@@ -37,7 +36,9 @@ public static class WatchdogFeature
         services.AddSingleton<RcaQueue>();
         services.AddSingleton<RcaService>();
         services.AddSingleton<RcaSummarizer>();
+        builder.AddIncidentMemory();
         services.AddSingleton<IncidentRecall>();
+        services.AddSingleton<AlertIntake>();
         services.AddSingleton<MetricIngest>();
         services.AddHostedService<WatchdogEngine>();
         services.AddSingleton<RcaWorker>();
@@ -48,14 +49,15 @@ public static class WatchdogFeature
     {
         app.MapWatchdogStatus();
         app.MapWatchdogApi();
-        app.MapPost("/api/v1/resolutions/webhook", NotBuilt).Requires(Permission.Write);
-        // Alertmanager sends no credential; aiops-api.md restricts this port at the network instead.
-        app.MapPost("/api/v1/alerts/webhook", NotBuilt).WithMetadata(ListenerMetadata.Webhook).Public("the Alertmanager webhook (port 9093, network-restricted)");
+        app.MapPost("/api/v1/resolutions/webhook", async (HttpContext context, IncidentMemory memory, CancellationToken cancellationToken) =>
+        {
+            var body = await RequestBody.ReadJsonAsync<ResolutionWebhookJson?>(context.Request, null, cancellationToken)
+                ?? throw new InvalidRequestException("body", "the body is a resolution: {incident_id, service_id, resolution, resolved_by, time_to_recovery_minutes, tags}");
+            var id = await memory.RememberAsync(context.Principal().Tenant, body.ToRecord(), cancellationToken);
+            return Results.Json(new { status = "ok", stored = true, knowledge_base_id = id });
+        }).Requires(Permission.Write);
+        app.MapWatchdogReceivers();
     }
 
     private static string Database(IServiceProvider provider) => provider.GetRequiredService<IOptions<ClickHouseOptions>>().Value.Database;
-
-    private static IResult NotBuilt(HttpContext context) => Results.Json(
-        new ErrorResponse(ErrorCodes.NotImplemented, $"{context.Request.Method} {context.Request.Path} is part of the AIOps watchdog, which is not built yet."),
-        statusCode: StatusCodes.Status501NotImplemented);
 }
