@@ -6,7 +6,7 @@ public static class AnomalyScores
     /// <summary>Below this |z| the score is 0: ordinary noise is not a little anomalous.</summary>
     public const double FloorZ = 2.0;
 
-    /// <summary>How far above <see cref="FloorZ"/> the score reaches one half (so |z| = 4, the default open threshold, scores 0.5).</summary>
+    /// <summary>How far above <see cref="FloorZ"/> the score reaches one half (|z| = 4 scores 0.5; the default open threshold, 4.5, scores 0.66).</summary>
     public const double HalfWidth = 2.0;
 
     /// <summary>

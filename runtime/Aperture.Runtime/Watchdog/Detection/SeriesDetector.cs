@@ -12,8 +12,8 @@ namespace Aperture.Runtime.Watchdog.Detection;
 /// </para>
 /// <para>
 /// A sample is scored by the chosen model: z = (value − expected) / scale, the scale floored by the minimum deviation.
-/// Each sample moves a level by at most <see cref="DetectorOptions.HuberK"/> scales and samples beyond the open threshold
-/// do not feed the scale, so a spike neither shifts the baseline nor widens it. A run of
+/// Each sample moves a level by at most <see cref="DetectorOptions.HuberK"/> scales and only isolated samples beyond the open
+/// threshold feed the scale (clipped), so a spike neither shifts the baseline nor widens it. A run of
 /// <see cref="DetectorOptions.LevelShiftPoints"/> samples on one side re-learns the levels at the run's mean, which is how a
 /// level shift opens once and then resolves. Everything depends only on the samples, so a replay gives the same verdicts.
 /// </para>
@@ -295,7 +295,9 @@ public sealed class SeriesDetector
             var residual = value - _level[m] - offset;
             var clip = _huberK * scale;
             _level[m] += _levelAlpha * Math.Clamp(residual, -clip, clip);
-            if (Math.Abs(residual) < _openZ * scale)
+            // An isolated outlier feeds the scale (clipped), so that a series with frequent small blips (sparse error
+            // counts) learns they are normal; consecutive ones on one side do not, so a level shift cannot widen it.
+            if (_run == 0 || Math.Abs(residual) < _openZ * scale)
             {
                 _scale[m] += _scaleAlpha * ((MeanAbsToSigma * Math.Min(Math.Abs(residual), clip)) - _scale[m]);
             }
