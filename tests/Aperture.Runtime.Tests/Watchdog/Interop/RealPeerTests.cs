@@ -75,7 +75,10 @@ public sealed class RealPeerTests(ITestOutputHelper output)
             listener.Url("/api/v1/alerts/webhook"), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2));
         var labels = new Dictionary<string, string>
         {
-            ["alertname"] = "HighErrorRate", ["service_id"] = "checkout", ["severity"] = "critical", ["tenant"] = "acme",
+            ["alertname"] = "HighErrorRate",
+            ["service_id"] = "checkout",
+            ["severity"] = "critical",
+            ["tenant"] = "acme",
         };
         // Whole seconds: Alertmanager keeps what it is sent, so the test can compare startsAt exactly.
         var now = TimeProvider.System.GetUtcNow();

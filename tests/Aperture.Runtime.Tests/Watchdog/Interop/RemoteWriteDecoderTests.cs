@@ -207,7 +207,10 @@ public sealed class RemoteWriteDecoderTests
     {
         var metric = RemoteWriteSeriesMapping.Map(new Dictionary<string, string>
         {
-            ["__name__"] = "http_requests_total", ["service_id"] = "cart", ["job"] = "kubernetes-pods", ["code"] = "500",
+            ["__name__"] = "http_requests_total",
+            ["service_id"] = "cart",
+            ["job"] = "kubernetes-pods",
+            ["code"] = "500",
         });
 
         Assert.NotNull(metric);
