@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build, the tests and 'make run' need, and only what is missing:
-# Debian's redis-server and shellcheck, and the chdb engine library (from the npm registry) under .deps/.
+# Debian's redis-server, shellcheck, prometheus and prometheus-alertmanager, and the chdb engine library (from the npm registry) under .deps/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +15,22 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 # The format gate of 'make test' checks the scripts with it.
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+# The real peers of the watchdog's receivers: Prometheus remote-writes, Alertmanager posts its webhook.
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]} (Debian)"
+  # The packages' postinst would start daemons on 9090/9093 (and redis on 6379); the tests start their
+  # own on free ports, so a policy-rc.d that refuses every start stays in place for the install.
+  policy_added=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod +x /usr/sbin/policy-rc.d
+    policy_added=1
+  fi
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$policy_added" ]; then as_root rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 if [ ! -f "$CHDB_DIR/libchdb.so" ] || [ "$(cat "$CHDB_DIR/VERSION" 2>/dev/null)" != "$CHDB_VERSION" ]; then
@@ -61,4 +73,4 @@ if [ ! -x "$HELM_DIR/helm/helm" ] || [ "$(cat "$HELM_DIR/VERSION" 2>/dev/null)" 
   rm -rf "$work"
 fi
 
-echo "deps: redis-server $(redis-server --version | awk '{print $3}'), chdb $(cat "$CHDB_DIR/VERSION"), $("$HELM_DIR/helm/helm" version --short)"
+echo "deps: redis-server $(redis-server --version | awk '{print $3}'), $(prometheus --version 2>&1 | head -n1 | awk '{print $1, $3}' | tr -d ,), $(prometheus-alertmanager --version 2>&1 | head -n1 | awk '{print $1, $3}' | tr -d ,), chdb $(cat "$CHDB_DIR/VERSION"), $("$HELM_DIR/helm/helm" version --short)"
