@@ -383,6 +383,9 @@ public sealed class TenantIsolationMatrixTests
             Watchdog.WatchdogApiTests.History($"{name}-svc", "cpu_usage_percent", 3 * 24 * 60, (2 * 24 * 60) + 600));
         Assert.Equal(HttpStatusCode.OK, imported);
         setup.Anomalies[tenant] = JsonNode.Parse(answer)!["anomalies_opened"]![0]!.GetValue<string>();
+        var now = TimeProvider.System.GetUtcNow().ToUnixTimeSeconds();
+        Assert.Equal(HttpStatusCode.OK, (await HttpAsync(setup.Central.Http, HttpMethod.Post, "/api/v1/metrics/import", centralAdmin with { Tenant = tenant },
+            new { series = new[] { new { service_id = $"{name}-live", metric_name = "requests_per_second", points = new[] { new double[] { now, 1 } } } } })).Item1);
         Assert.Equal(HttpStatusCode.OK, (await HttpAsync(setup.Central.Http, HttpMethod.Put, "/api/v1/rca/topology", centralAdmin with { Tenant = tenant },
             new { edges = new[] { new { from = $"{name}-front", to = $"{name}-svc" } } })).Item1);
     }
