@@ -181,13 +181,16 @@ public static class ServiceCorrelator
         }
 
         // A deviation only explains the symptom when it also moves with it: noise crosses a few sigma now and then
-        // in one of many metrics, and must not make a healthy callee look like the root or hide the real one.
+        // in one of many metrics, and must not make a healthy callee look like the root or hide the real one. A strong
+        // held deviation (twice the onset bar) counts without the correlation: an RCA run as the anomaly opens has only
+        // the few minutes since the onset, too few for the correlation to show what the deviation already does.
         long? ServiceOnset(string service) => scored.TryGetValue(service, out var f)
             ? f.Where(x => Linked(x, service)).Select(x => x.Deviation.Onset).Min()
             : null;
 
         bool Linked(MetricFinding finding, string service) => finding.Deviation.Anomalous(options)
-            && (finding.Correlation >= options.MinCorrelation || string.Equals(service, symptomService, StringComparison.Ordinal));
+            && (finding.Correlation >= options.MinCorrelation || finding.Deviation.Peak >= 2 * options.OnsetSigma
+                || string.Equals(service, symptomService, StringComparison.Ordinal));
 
         var causes = new List<RootCause>();
         foreach (var (service, findings) in scored)
