@@ -284,7 +284,7 @@ public sealed partial class OperatorHost : IAsyncDisposable
 
             var centralApi = _options.CentralUrl is { } centralUrl ? new CentralApi(http, centralUrl, _options.CentralToken) : null;
             using var central = new CentralSitesPublisher(_client, _options.LeaseNamespace, () => [.. siteCache.All()], time);
-            var sites = new Controller<Site>("Site", siteWatcher, siteCache, siteQueue, new SiteReconciler(_client, _options.Sites, time, RulesOf, central),
+            var sites = new Controller<Site>("Site", siteWatcher, siteCache, siteQueue, new SiteReconciler(_client, _options.Sites with { CentralUrl = _options.CentralUrl }, time, RulesOf, central),
                 _options.Controllers, time, loggers.CreateLogger("Aperture.Operator.Sites"));
             var targets = new Controller<ProfilingTarget>("ProfilingTarget", targetWatcher, targetCache, targetQueue,
                 new ProfilingTargetReconciler(_client, targetCache, _options.ProfilingTargets, time,

@@ -115,6 +115,24 @@ public sealed class DesiredObjectsTests
     }
 
     [Fact]
+    public void With_a_central_runtime_the_aggregator_checks_its_keys_there_and_sends_its_series_with_the_agents_key()
+    {
+        var site = Site(_ => { });
+        var pod = SiteResources.StatefulSet(site, RuntimeImage, SiteResources.ConfigMap(site, []), new Uri("http://central.aperture.svc:8080/")).Spec.Template.Spec;
+        var env = pod.Containers[0].Env.ToDictionary(e => e.Name, e => e.Value);
+        Assert.Equal("http://central.aperture.svc:8080/", env["Aperture__Identity__CentralUrl"]);
+        Assert.Equal($"{SiteResources.AgentKeyPath}/api-key", env["Aperture__Watchdog__Export__TokenFile"]);
+        var volume = Assert.Single(pod.Volumes, v => v.Name == "agent-key");
+        Assert.Equal(AgentResources.KeySecretName(site), volume.Secret.SecretName);
+        Assert.True(volume.Secret.Optional);
+        Assert.Equal(SiteResources.AgentKeyPath, Assert.Single(pod.Containers[0].VolumeMounts, m => m.Name == "agent-key").MountPath);
+
+        // Without one, nothing points at a central runtime.
+        var alone = SiteResources.StatefulSet(site, RuntimeImage, SiteResources.ConfigMap(site, [])).Spec.Template.Spec.Containers[0].Env;
+        Assert.DoesNotContain(alone, e => e.Name.StartsWith("Aperture__Identity", StringComparison.Ordinal) || e.Name.StartsWith("Aperture__Watchdog", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void The_agents_key_reaches_them_as_a_secret_reference_that_the_agent_reads_as_its_push_token()
     {
         var site = Site(s => s.AuthTokenSecretRef = new SecretKeyReference { Name = "auth", Key = "token" });

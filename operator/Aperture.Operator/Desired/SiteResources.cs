@@ -68,7 +68,11 @@ public static class SiteResources
         };
     }
 
-    public static V1StatefulSet StatefulSet(Site site, string defaultImage, V1ConfigMap configMap)
+    /// <summary>Where the aggregator finds its agents' ingestion key (the Secret of <see cref="AgentResources.KeySecretName"/>), its credential for sending series to the central watchdog.</summary>
+    public const string AgentKeyPath = "/var/run/aperture/agent-key";
+
+    /// <param name="centralUrl">The central runtime: the Site checks its API keys there and sends it its series.</param>
+    public static V1StatefulSet StatefulSet(Site site, string defaultImage, V1ConfigMap configMap, Uri? centralUrl = null)
     {
         List<V1EnvVar> env =
         [
@@ -80,6 +84,13 @@ public static class SiteResources
         if (site.Spec.AuthTokenSecretRef is { } token)
         {
             env.Add(ObjectMetadata.FromSecret("APERTURE_AUTH_TOKEN", token));
+        }
+
+        if (centralUrl is not null)
+        {
+            env.Add(new() { Name = "Aperture__Identity__CentralUrl", Value = centralUrl.ToString() });
+            // The key file appears once the Site's targets have an agent key; until then the export waits for it.
+            env.Add(new() { Name = "Aperture__Watchdog__Export__TokenFile", Value = $"{AgentKeyPath}/api-key" });
         }
 
         var selector = ObjectMetadata.Selector(Component, site.Metadata.Name);
@@ -141,10 +152,19 @@ public static class SiteResources
                                     ReadOnlyRootFilesystem = true,
                                     Capabilities = new V1Capabilities { Drop = ["ALL"] },
                                 },
-                                VolumeMounts = [new V1VolumeMount { Name = "config", MountPath = "/etc/aperture", ReadOnlyProperty = true }],
+                                VolumeMounts =
+                                [
+                                    new V1VolumeMount { Name = "config", MountPath = "/etc/aperture", ReadOnlyProperty = true },
+                                    new V1VolumeMount { Name = "agent-key", MountPath = AgentKeyPath, ReadOnlyProperty = true },
+                                ],
                             },
                         ],
-                        Volumes = [new V1Volume { Name = "config", ConfigMap = new V1ConfigMapVolumeSource { Name = configMap.Metadata.Name } }],
+                        Volumes =
+                        [
+                            new V1Volume { Name = "config", ConfigMap = new V1ConfigMapVolumeSource { Name = configMap.Metadata.Name } },
+                            // Optional: a Site without profiling targets has no agent key, and its pods still start.
+                            new V1Volume { Name = "agent-key", Secret = new V1SecretVolumeSource { SecretName = AgentResources.KeySecretName(site), Optional = true } },
+                        ],
                     },
                 },
             },

@@ -19,6 +19,9 @@ public sealed record SiteReconcilerOptions
 
     /// <summary>How often a Ready MonitoredServer's last-seen time and snapshot count are read from its Site's runtime.</summary>
     public TimeSpan ServerStatusPoll { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The central runtime, where a Site checks API keys and sends its series for the watchdog; null: none.</summary>
+    public Uri? CentralUrl { get; init; }
 }
 
 /// <summary>
@@ -55,7 +58,7 @@ public sealed class SiteReconciler(
             await ApplyAsync(service, (patch, t) => client.CoreV1.PatchNamespacedServiceAsync(patch, service.Metadata.Name, ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: t), cancellationToken);
         }
 
-        var statefulSet = SiteResources.StatefulSet(site, options.RuntimeImage, configMap);
+        var statefulSet = SiteResources.StatefulSet(site, options.RuntimeImage, configMap, options.CentralUrl);
         var applied = await ApplyAsync(statefulSet, (patch, t) => client.AppsV1.PatchNamespacedStatefulSetAsync(patch, statefulSet.Metadata.Name, ns, fieldManager: ObjectMetadata.FieldManager, force: true, cancellationToken: t), cancellationToken);
 
         var ready = applied.Status?.ReadyReplicas ?? 0;
