@@ -123,8 +123,15 @@ public sealed class MetricIngest(
             throw new ServiceBusyException($"the watchdog's queue stayed full for {settings.IngestTimeout.TotalSeconds:0.###} s");
         }
 
-        // Once queued, the points are the detector's: the wait for them is not cut short by the ingest timeout.
-        return await batch.Done.Task.WaitAsync(cancellationToken);
+        try
+        {
+            return await batch.Done.Task.WaitAsync(settings.StoreTimeout, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            // ClickHouse is not taking writes (the loop retries them): say so rather than hold the sender.
+            throw new ServiceBusyException($"the points were not stored within {settings.StoreTimeout.TotalSeconds:0.###} s; storage is behind");
+        }
     }
 
     private static void Check(int i, IncomingSeries s)

@@ -15,6 +15,13 @@ public sealed class WatchdogOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:05:00")]
     public TimeSpan IngestTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How long an ingest request waits for its points to be stored and watched once queued; past it, 503 (the points
+    /// stay queued and are stored; a sender's retry stores them again, which the detector skips as out of order).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:30:00")]
+    public TimeSpan StoreTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Largest body of <c>POST /api/v1/metrics/import</c>.</summary>
     [Range(1024, 512L * 1024 * 1024)]
     public long MaxImportBytes { get; set; } = 64L * 1024 * 1024;
