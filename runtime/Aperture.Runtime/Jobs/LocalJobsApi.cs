@@ -87,8 +87,8 @@ public static partial class LocalJobsApi
     /// <summary>from/to (ISO 8601; started_at in [from, to)), status (comma-separated), app_name (contains), limit; within <paramref name="tenant"/>.</summary>
     public static JobQuery ParseQuery(string tenant, string entityType, HttpRequest request, JobsOptions options)
     {
-        var from = Timestamp(request, "from");
-        var to = Timestamp(request, "to");
+        var from = RequestBody.OptionalTimeMs(request, "from");
+        var to = RequestBody.OptionalTimeMs(request, "to");
         if (from is not null && to is not null && to < from)
         {
             throw new InvalidRequestException("to", "to must not be before from");
@@ -121,18 +121,6 @@ public static partial class LocalJobsApi
         }
 
         return new JobQuery(tenant, entityType, from, to, statuses, appName, Math.Min(limit, options.MaxLimit));
-    }
-
-    private static long? Timestamp(HttpRequest request, string name)
-    {
-        if (RequestBody.OptionalString(request, name) is not { } text)
-        {
-            return null;
-        }
-
-        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var parsed)
-            ? parsed.ToUnixTimeMilliseconds()
-            : throw new InvalidRequestException(name, $"{name} must be an ISO 8601 timestamp, not '{text}'");
     }
 
     private sealed record IngestResponse(

@@ -70,6 +70,15 @@ public static class RequestBody
             ? value is >= int.MinValue and <= int.MaxValue ? (int)value : throw new InvalidRequestException(name, $"{name} is out of range")
             : null;
 
+    /// <summary>A timestamp parameter (ISO 8601 / RFC 3339; without an offset, UTC) as Unix milliseconds.</summary>
+    public static long? OptionalTimeMs(HttpRequest request, string name) =>
+        OptionalString(request, name) is { } text
+            ? DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture,
+                System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var parsed)
+                ? parsed.ToUnixTimeMilliseconds()
+                : throw new InvalidRequestException(name, $"{name} must be an ISO 8601 timestamp, not '{text}'")
+            : null;
+
     public static string? OptionalString(HttpRequest request, string name) =>
         request.Query[name].ToString() is { Length: > 0 } text ? text : null;
 }

@@ -139,7 +139,7 @@ public static class WatchdogApi
         };
         var filter = new AnomalyFilter(
             tenant, RequestBody.OptionalString(request, "service_id"), RequestBody.OptionalString(request, "metric_name"), RequestBody.OptionalString(request, "source"),
-            OptionalTime(request, "since"), OptionalTime(request, "until"), minScore, resolved);
+            RequestBody.OptionalTimeMs(request, "since"), RequestBody.OptionalTimeMs(request, "until"), minScore, resolved);
         var cursor = RequestBody.OptionalString(request, "page_token") is { } token ? PageTokens.Read(token, filter) : (AnomalyCursor?)null;
         // One more than the page: whether a next page exists without a second count.
         var (rows, total) = await store.ListAsync(filter, cursor, limit + 1, cancellationToken);
@@ -153,13 +153,6 @@ public static class WatchdogApi
             ? double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value)
                 ? value
                 : throw new InvalidRequestException(name, $"{name} must be a number, not '{text}'")
-            : null;
-
-    private static long? OptionalTime(HttpRequest request, string name) =>
-        RequestBody.OptionalString(request, name) is { } text
-            ? DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var parsed)
-                ? parsed.ToUnixTimeMilliseconds()
-                : throw new InvalidRequestException(name, $"{name} must be an RFC 3339 timestamp, not '{text}'")
             : null;
 
     private sealed record AnalyzeJson(
