@@ -155,6 +155,27 @@ public static class DetectorBenchmark
 
             return (v, new bool[Points], [(at, at + 20)]);
         }),
+        new("wandering level and spikes", r =>
+        {
+            // A random walk (a queue depth, a memory footprint) is not an incident however far it wanders; spikes on it are.
+            var v = new double[Points];
+            var level = 100.0;
+            for (var i = 0; i < Points; i++)
+            {
+                level += 0.3 * Gaussian(r);
+                v[i] = level + Gaussian(r);
+            }
+
+            var w = new List<(int, int)>();
+            for (var k = 0; k < 4; k++)
+            {
+                var at = InSecondWeek(r, 1);
+                v[at] += (r.Next(2) == 0 ? 1 : -1) * 15;
+                w.Add((at, at));
+            }
+
+            return (v, new bool[Points], w);
+        }),
         new("flat and constant", r =>
         {
             var flat = r.Next(3);

@@ -83,6 +83,17 @@ public sealed class DetectorOptions : IValidatableObject
     [Range(0, 10_000)]
     public int GapRewarmPoints { get; set; } = 5;
 
+    /// <summary>
+    /// How many samples in a row must stand beyond <see cref="OpenZ"/> against the slow level (half-life
+    /// <see cref="SeasonalLevelHalfLifeHours"/>) to open a drift: a change over hours that the fast level follows.
+    /// </summary>
+    [Range(1, 100_000)]
+    public int DriftPoints { get; set; } = 10;
+
+    /// <summary>Hours of history before drifts are looked for: the slow level and its scale must have seen a day's cycle.</summary>
+    [Range(1.0, 10_000.0)]
+    public double DriftReadyHours { get; set; } = 24;
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (ResolveZ >= OpenZ)

@@ -82,6 +82,43 @@ public sealed class DetectorTests
     }
 
     [Fact]
+    public void Routine_blips_of_a_sparse_count_do_not_open_and_a_burst_does()
+    {
+        // An error count that is 1 in one minute of twenty and 0 otherwise, then 25 a minute for a quarter of an hour.
+        var burst = 5 * Day;
+        var run = Run(Series(6 * Day, (i, r) => i >= burst && i < burst + 15 ? 25 : r.NextDouble() < 0.05 ? 1 : 0, seed: 202));
+
+        Assert.Equal([At(burst)], Opened(run).Where(t => t >= At(Day)));
+    }
+
+    [Fact]
+    public void Routine_bursts_of_a_heavy_tailed_latency_do_not_open_and_a_fourfold_rise_does()
+    {
+        // Log-normal latency (bursts to twice the median are routine), then four times the median for ten minutes.
+        var incident = 6 * Day;
+        var run = Run(Series(7 * Day, (i, r) => 120 * Math.Exp(0.25 * Gaussian(r)) * (i >= incident && i < incident + 10 ? 4 : 1)), MetricDirection.Up);
+
+        var opened = Opened(run).Where(t => t >= At(Day)).ToList();
+        Assert.Contains(At(incident), opened);
+        Assert.True(opened.Count <= 3, $"{opened.Count} opened: {string.Join(", ", opened)}");
+    }
+
+    [Fact]
+    public void A_slow_drift_the_fast_level_follows_opens_once_against_the_slow_level()
+    {
+        // A daily cycle with noise 2, then a climb of 60 over eight hours (a rise per minute well inside the noise).
+        var from = 9 * Day;
+        var run = Run(Series(11 * Day, (i, r) => 200 + (20 * Math.Sin(2 * Math.PI * (i % Day) / Day)) + (2 * Gaussian(r)) + (60 * Math.Clamp((i - from) / 480.0, 0, 1))));
+
+        var opened = Opened(run).Where(t => t >= At(2 * Day)).ToList();
+        Assert.True(opened.Count == 1, string.Join(", ", opened.Select(t => $"{(t - Start) / 60} z {run.Single(r => r.At == t).Verdict.ZScore:F1}")));
+        var drift = opened[0];
+        Assert.InRange(drift, At(from), At(from + 480));
+        var verdict = run.Single(r => r.At == drift).Verdict;
+        Assert.True(verdict.ZScore >= Defaults.OpenZ, $"z {verdict.ZScore}");
+    }
+
+    [Fact]
     public void A_flat_or_constant_series_is_never_flagged()
     {
         Assert.Empty(Opened(Run(Series(5000, (_, _) => 42))));
