@@ -87,11 +87,11 @@ pids+=($!)
 wait_for central 60 curl -sf "http://127.0.0.1:$CENTRAL_PORT/readyz"
 
 # The site: it checks the central runtime's API keys and tokens, and sends its series to the central watchdog
-# with the agent's ingestion key (written by agent-local.sh below).
+# with the agent's ingestion key (written by agent-local.sh below), labelled with its site id (the central's name for it).
 dotnet "$BIN_RUNTIME" --role aggregator --http-port "$HTTP_PORT" --grpc-port "$GRPC_PORT" --jobs-port "$JOBS_PORT" \
   --clickhouse "$CLICKHOUSE" --redis "127.0.0.1:$REDIS_PORT" \
   --Aperture:Identity:CentralUrl="http://127.0.0.1:$CENTRAL_PORT" \
-  --Aperture:Watchdog:Export:TokenFile="$DATA/agent/ingestion-key" \
+  --Aperture:Watchdog:Export:TokenFile="$DATA/agent/ingestion-key" --Aperture:Watchdog:Export:SiteId=local \
   --Aperture:Tokens:JwksUrl="http://127.0.0.1:$CENTRAL_PORT/.well-known/jwks.json" \
   > >(tee "$DATA/logs/runtime.log") 2>&1 &
 pids+=($!)

@@ -15,26 +15,42 @@ public sealed class PushBatchBuilderTests
         null);
 
     [Fact]
-    public void A_collection_is_split_by_the_tenant_of_the_target_each_process_belongs_to()
+    public void A_collection_is_split_by_the_target_each_process_belongs_to_and_each_part_names_its_tenant_and_target()
     {
         CpuProfileFrame[] frames = [new(0x1000, "main", "app")];
         var profile = new CpuProfile(
-            [new CpuProfileStack(frames, 3, 10, 10, 100, 200), new CpuProfileStack(frames, 5, 20, 20, 100, 200), new CpuProfileStack(frames, 7, 30, 30, 100, 200)],
+            [
+                new CpuProfileStack(frames, 3, 10, 10, 100, 200), new CpuProfileStack(frames, 5, 20, 20, 100, 200),
+                new CpuProfileStack(frames, 7, 30, 30, 100, 200), new CpuProfileStack(frames, 9, 40, 40, 100, 200),
+            ],
             10_101_010)
         {
             Locks = [new LockProfileEvent(frames, 2, 20, 21, 150, 5_000, 0xbeef)],
         };
-        var selection = new ProcessSelection([Target("b-payments", "team-b", false, 20), Target("a-web", "team-a", false, 10, 20), Target("z-node", "platform", true)]);
+        // Two targets of one tenant are two workloads: they are pushed apart.
+        var selection = new ProcessSelection(
+            [Target("b-payments", "team-b", false, 20), Target("a-web", "team-a", false, 10, 20), Target("c-worker", "team-a", false, 40), Target("z-node", "platform", true)]);
 
-        var parts = PushBatchBuilder.ByTenant(profile, selection).ToDictionary(p => p.Tenant!, p => p.Profile);
+        var parts = PushBatchBuilder.ByTarget(profile, selection).ToDictionary(p => p.Target, p => (p.Tenant, p.Profile));
 
         // pid 20 is in two targets' pods: the first by name (a-web) has it; pid 30 falls to the every-process target.
-        Assert.Equal(["platform", "team-a"], parts.Keys.Order(StringComparer.Ordinal));
-        Assert.Equal([10U, 20U], parts["team-a"].Stacks.Select(s => s.Pid));
-        Assert.Equal(20U, Assert.Single(parts["team-a"].Locks).Pid);
-        Assert.Equal(30U, Assert.Single(parts["platform"].Stacks).Pid);
-        Assert.Equal((null, profile), Assert.Single(PushBatchBuilder.ByTenant(profile, null)));
-        Assert.Equal("team-a", Assert.Single(PushBatchBuilder.ByTenant(profile with { Stacks = [profile.Stacks[0]] }, selection)).Tenant);
+        Assert.Equal(["a-web", "c-worker", "z-node"], parts.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(("team-a", "team-a", "platform"), (parts["a-web"].Tenant, parts["c-worker"].Tenant, parts["z-node"].Tenant));
+        Assert.Equal([10U, 20U], parts["a-web"].Profile.Stacks.Select(s => s.Pid));
+        Assert.Equal(20U, Assert.Single(parts["a-web"].Profile.Locks).Pid);
+        Assert.Empty(parts["c-worker"].Profile.Locks);
+        Assert.Equal(40U, Assert.Single(parts["c-worker"].Profile.Stacks).Pid);
+        Assert.Equal(30U, Assert.Single(parts["z-node"].Profile.Stacks).Pid);
+        Assert.Equal((null, string.Empty, profile), Assert.Single(PushBatchBuilder.ByTarget(profile, null)));
+        var only = Assert.Single(PushBatchBuilder.ByTarget(profile with { Stacks = [profile.Stacks[0]] }, selection));
+        Assert.Equal(("team-a", "a-web"), (only.Tenant, only.Target));
+
+        // Without a target of every process, processes no target selects go unnamed, under the credential's tenant.
+        var unselected = PushBatchBuilder.ByTarget(profile with { Locks = [] }, new ProcessSelection([Target("a-web", "team-a", false, 10)]))
+            .ToDictionary(p => p.Target, p => (p.Tenant, p.Profile));
+        Assert.Equal(["", "a-web"], unselected.Keys.Order(StringComparer.Ordinal));
+        Assert.Null(unselected[string.Empty].Tenant);
+        Assert.Equal([20U, 30U, 40U], unselected[string.Empty].Profile.Stacks.Select(s => s.Pid));
     }
 
     [Fact]

@@ -122,6 +122,7 @@ public sealed class DesiredObjectsTests
         var env = pod.Containers[0].Env.ToDictionary(e => e.Name, e => e.Value);
         Assert.Equal("http://central.aperture.svc:8080/", env["Aperture__Identity__CentralUrl"]);
         Assert.Equal($"{SiteResources.AgentKeyPath}/api-key", env["Aperture__Watchdog__Export__TokenFile"]);
+        Assert.Equal("eu-west", env["Aperture__Watchdog__Export__SiteId"]);
         var volume = Assert.Single(pod.Volumes, v => v.Name == "agent-key");
         Assert.Equal(AgentResources.KeySecretName(site), volume.Secret.SecretName);
         Assert.True(volume.Secret.Optional);

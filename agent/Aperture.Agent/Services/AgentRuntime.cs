@@ -332,12 +332,13 @@ public sealed partial class AgentRuntime : IDisposable
             return 0;
         }
 
-        // One batch per tenant of the targets the events came from; each batch names its tenant.
+        // One batch per target the events came from; each batch names its tenant and target (the workload).
         var batches = new List<byte[]>();
         var events = 0;
-        foreach (var (tenant, part) in PushBatchBuilder.ByTenant(profile, _targets.Last))
+        foreach (var (tenant, target, part) in PushBatchBuilder.ByTarget(profile, _targets.Last))
         {
             var request = PushBatchBuilder.Build(AgentId, Hostname, Sequence.Next(), part);
+            request.Target = target;
             if (tenant is not null)
             {
                 request.Tenant = tenant;

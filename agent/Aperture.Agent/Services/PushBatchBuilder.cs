@@ -20,44 +20,45 @@ public sealed class PushSequence(TimeProvider time)
 public static class PushBatchBuilder
 {
     /// <summary>
-    /// Splits a collection by the tenant of the target whose processes each event came from, so that every target's
-    /// stacks are pushed under its tenant: a process belongs to the first target (by name) whose pods hold it, and
-    /// the rest to a target of every process, if there is one. Without targets, or for processes no target selects,
-    /// the tenant is null: the credential's own.
+    /// Splits a collection by the target whose processes each event came from, so that every target's stacks are
+    /// pushed under its tenant and name the workload they belong to: a process belongs to the first target (by name)
+    /// whose pods hold it, and the rest to a target of every process, if there is one. Without targets, or for
+    /// processes no target selects, the tenant is null (the credential's own) and the target empty.
     /// </summary>
-    public static IReadOnlyList<(string? Tenant, CpuProfile Profile)> ByTenant(CpuProfile profile, ProcessSelection? selection)
+    public static IReadOnlyList<(string? Tenant, string Target, CpuProfile Profile)> ByTarget(CpuProfile profile, ProcessSelection? selection)
     {
         if (selection is null || selection.Targets.Count == 0)
         {
-            return [(null, profile)];
+            return [(null, string.Empty, profile)];
         }
 
         var targets = selection.Targets.OrderBy(t => t.Target.Name, StringComparer.Ordinal).ToList();
-        var byPid = new Dictionary<uint, string>();
+        var byPid = new Dictionary<uint, TargetSelection>();
         foreach (var target in targets.Where(t => !t.AllProcesses))
         {
             foreach (var pid in target.Pids)
             {
-                byPid.TryAdd((uint)pid, target.Target.Tenant);
+                byPid.TryAdd((uint)pid, target);
             }
         }
 
-        var everyProcess = targets.FirstOrDefault(t => t.AllProcesses)?.Target.Tenant;
-        string? TenantOf(uint pid) => byPid.TryGetValue(pid, out var tenant) ? tenant : everyProcess;
-        var tenants = profile.Stacks.Select(s => TenantOf(s.Pid))
-            .Concat(profile.Locks.Select(l => TenantOf(l.Pid)))
-            .Concat(profile.Syscalls.Select(c => TenantOf(c.Pid)))
+        var everyProcess = targets.FirstOrDefault(t => t.AllProcesses);
+        (string? Tenant, string Target) OwnerOf(uint pid) =>
+            (byPid.TryGetValue(pid, out var target) ? target : everyProcess) is { } owner ? (owner.Target.Tenant, owner.Target.Name) : (null, string.Empty);
+        var owners = profile.Stacks.Select(s => OwnerOf(s.Pid))
+            .Concat(profile.Locks.Select(l => OwnerOf(l.Pid)))
+            .Concat(profile.Syscalls.Select(c => OwnerOf(c.Pid)))
             .Distinct()
             .ToList();
-        if (tenants.Count == 1)
+        if (owners.Count == 1)
         {
-            return [(tenants[0], profile)];
+            return [(owners[0].Tenant, owners[0].Target, profile)];
         }
 
-        return [.. tenants.Select(tenant => (tenant, new CpuProfile([.. profile.Stacks.Where(s => TenantOf(s.Pid) == tenant)], profile.SamplePeriodNs)
+        return [.. owners.Select(owner => (owner.Tenant, owner.Target, new CpuProfile([.. profile.Stacks.Where(s => OwnerOf(s.Pid) == owner)], profile.SamplePeriodNs)
         {
-            Locks = [.. profile.Locks.Where(l => TenantOf(l.Pid) == tenant)],
-            Syscalls = [.. profile.Syscalls.Where(c => TenantOf(c.Pid) == tenant)],
+            Locks = [.. profile.Locks.Where(l => OwnerOf(l.Pid) == owner)],
+            Syscalls = [.. profile.Syscalls.Where(c => OwnerOf(c.Pid) == owner)],
         }))];
     }
 

@@ -91,6 +91,8 @@ public static class SiteResources
             env.Add(new() { Name = "Aperture__Identity__CentralUrl", Value = centralUrl.ToString() });
             // The key file appears once the Site's targets have an agent key; until then the export waits for it.
             env.Add(new() { Name = "Aperture__Watchdog__Export__TokenFile", Value = $"{AgentKeyPath}/api-key" });
+            // The series carry the Site's name, so the centre knows which Site to ask about one.
+            env.Add(new() { Name = "Aperture__Watchdog__Export__SiteId", Value = site.Metadata.Name });
         }
 
         var selector = ObjectMetadata.Selector(Component, site.Metadata.Name);

@@ -45,7 +45,8 @@ public static class AggregatorApi
         routes.MapPost("/api/aggregate", async (HttpRequest request, ProfileQueries queries, CancellationToken cancellationToken) =>
         {
             var body = await RequestBody.ReadJsonAsync(request, new AggregateRequestJson(null, null, null, null, null, null), cancellationToken);
-            var query = ProfilingRequests.ToQuery(request.HttpContext.Principal().Tenant, body.AgentId, body.TimeStartNs, body.TimeEndNs, body.Limit, body.EventType);
+            var query = ProfilingRequests.ToQuery(
+                request.HttpContext.Principal().Tenant, body.AgentId, body.TimeStartNs, body.TimeEndNs, body.Limit, body.EventType, target: body.Target);
             var aggregate = await queries.AggregateAsync(query, body.Source, cancellationToken);
             return Results.Json(AggregateResponseJson.From(aggregate));
         }).Requires(Permission.Read);

@@ -268,6 +268,9 @@ public sealed class ProfileBatch
     /// <summary>The tenant of the credential that pushed it.</summary>
     public string Tenant { get; }
 
+    /// <summary>The profiling target (the workload) whose processes the events came from; empty when the agent did not know.</summary>
+    public string Target { get; init; } = string.Empty;
+
     public string AgentId { get; }
 
     public ulong Sequence { get; }
@@ -291,15 +294,21 @@ public sealed class ProfileBatch
         !Events.IsEmpty && (startNs is null || MaxTimestampNs >= startNs) && (endNs is null || MinTimestampNs < endNs);
 }
 
-/// <summary>What an aggregation reads: one tenant's batches, filters, and at most <see cref="Limit"/> of the most recent.</summary>
-public sealed record ProfileQuery(string? AgentId, long? StartNs, long? EndNs, EventKind? Kind, int Limit, string Tenant = Platform.Tenants.Default)
+/// <summary>
+/// What an aggregation reads: one tenant's batches, filters, and at most <see cref="Limit"/> of the most recent.
+/// <see cref="Target"/> null: every target's batches (and those without one).
+/// </summary>
+public sealed record ProfileQuery(string? AgentId, long? StartNs, long? EndNs, EventKind? Kind, int Limit, string Tenant = Platform.Tenants.Default, string? Target = null)
 {
     public const int MaxLimit = 100;
+
+    /// <summary>The longest target name a push or a query may carry (a Kubernetes object name's limit).</summary>
+    public const int MaxTargetLength = 253;
 
     public bool Includes(in ProfileEvent e) =>
         (Kind is null || e.Kind == Kind) && (StartNs is null || e.TimestampNs >= StartNs) && (EndNs is null || e.TimestampNs < EndNs);
 
     public bool Selects(ProfileBatch batch) =>
-        batch.Tenant == Tenant && (AgentId is null || batch.AgentId == AgentId) && batch.Overlaps(StartNs, EndNs)
+        batch.Tenant == Tenant && (AgentId is null || batch.AgentId == AgentId) && (Target is null || batch.Target == Target) && batch.Overlaps(StartNs, EndNs)
         && (Kind is null || batch.Events.Any(e => e.Kind == Kind));
 }

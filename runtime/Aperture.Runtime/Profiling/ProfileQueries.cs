@@ -45,7 +45,7 @@ public sealed class ProfileQueries(ProfileBuffer buffer, ProfileStore store, IOp
         buffer.NewestFirst()
             .Where(query.Selects)
             .Take(query.Limit)
-            .Select(b => new ProfileBatch(b.AgentId, b.Sequence, b.ReceivedAtNs, b.SamplePeriodNs, [.. b.Events.Where(e => query.Includes(e))], b.Stacks, b.Tenant))
+            .Select(b => new ProfileBatch(b.AgentId, b.Sequence, b.ReceivedAtNs, b.SamplePeriodNs, [.. b.Events.Where(e => query.Includes(e))], b.Stacks, b.Tenant) { Target = b.Target })
             .ToList();
 
     public Task<IReadOnlyList<ProfileBatch>> QueryStorageAsync(ProfileQuery query, CancellationToken cancellationToken)
@@ -76,8 +76,8 @@ public sealed class ProfileQueries(ProfileBuffer buffer, ProfileStore store, IOp
     /// <summary>The two windows' per-stack totals and their difference, as the spec's result_json.</summary>
     public async Task<string> DiffAsync(string tenant, DiffWindows windows, CancellationToken cancellationToken)
     {
-        var baseline = await store.WindowAsync(tenant, windows.BaselineAgentId, windows.BaselineStartNs, windows.BaselineEndNs, windows.Kind, cancellationToken);
-        var comparison = await store.WindowAsync(tenant, windows.ComparisonAgentId, windows.ComparisonStartNs, windows.ComparisonEndNs, windows.Kind, cancellationToken);
+        var baseline = await store.WindowAsync(tenant, windows.BaselineAgentId, windows.BaselineStartNs, windows.BaselineEndNs, windows.Kind, windows.Target, cancellationToken);
+        var comparison = await store.WindowAsync(tenant, windows.ComparisonAgentId, windows.ComparisonStartNs, windows.ComparisonEndNs, windows.Kind, windows.Target, cancellationToken);
         var diff = ProfileDiff.Compute(baseline, comparison, windows.MaxStacks);
         return JsonSerializer.Serialize(new DiffResultJson(
             diff.BaselineTotal,
@@ -87,8 +87,8 @@ public sealed class ProfileQueries(ProfileBuffer buffer, ProfileStore store, IOp
     }
 }
 
-/// <summary>A validated diff request.</summary>
+/// <summary>A validated diff request; <see cref="Target"/> (null: every target's) applies to both windows.</summary>
 public sealed record DiffWindows(
     string? BaselineAgentId, long BaselineStartNs, long BaselineEndNs,
     string? ComparisonAgentId, long ComparisonStartNs, long ComparisonEndNs,
-    EventKind Kind, int MaxStacks);
+    EventKind Kind, int MaxStacks, string? Target = null);

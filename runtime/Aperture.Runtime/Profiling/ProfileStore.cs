@@ -22,9 +22,9 @@ public sealed class ProfileStore(ClickHouseClient client, string database)
 
     private static readonly string[] StackColumns = ["tenant", "stack_id", "frame_ips", "frame_functions", "frame_modules"];
     private static readonly string[] SampleColumns =
-        ["tenant", "agent_id", "sequence", "event_type", "ts_ns", "stack_id", "count", "value", "detail", "pid", "tid", "sample_period_ns"];
+        ["tenant", "agent_id", "sequence", "event_type", "ts_ns", "stack_id", "count", "value", "detail", "pid", "tid", "sample_period_ns", "target"];
     private static readonly string[] BatchColumns =
-        ["tenant", "agent_id", "sequence", "received_at_ns", "event_count", "sample_count", "min_ts_ns", "max_ts_ns", "kinds", "sample_period_ns"];
+        ["tenant", "agent_id", "sequence", "received_at_ns", "event_count", "sample_count", "min_ts_ns", "max_ts_ns", "kinds", "sample_period_ns", "target"];
 
     // Stacks this process has written, per tenant (a stack is stored once per tenant that has it): most stacks
     // recur, and writing them again is wasted work.
@@ -85,6 +85,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database)
         {
             var encodedTenant = RowBinaryWriter.EncodeString(batch.Tenant);
             var encodedAgent = RowBinaryWriter.EncodeString(batch.AgentId);
+            var encodedTarget = RowBinaryWriter.EncodeString(batch.Target);
             foreach (var (id, stack) in batch.Stacks)
             {
                 if (!_knownStacks.ContainsKey((batch.Tenant, id)))
@@ -107,6 +108,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database)
                 samples.WriteUInt32(e.Pid);
                 samples.WriteUInt32(e.Tid);
                 samples.WriteInt64(batch.SamplePeriodNs);
+                samples.WriteEncoded(encodedTarget);
                 sampleRows++;
             }
         }
@@ -165,6 +167,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database)
             batchRows.WriteInt64(b.MaxTimestampNs);
             batchRows.WriteUInt8(KindBits(b));
             batchRows.WriteInt64(b.SamplePeriodNs);
+            batchRows.WriteString(b.Target);
         }
 
         await InsertAsync("profile_batches", BatchColumns, batchRows, $"{flushToken}:batches", cancellationToken);
@@ -195,7 +198,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database)
         return bits;
     }
 
-    private sealed record SelectedBatch(string AgentId, ulong Sequence, long MinTs, long MaxTs, long ReceivedAtNs);
+    private sealed record SelectedBatch(string AgentId, ulong Sequence, long MinTs, long MaxTs, long ReceivedAtNs, string Target);
 
     /// <summary>The query's batches, newest first, and how many more matched past the limit.</summary>
     private async Task<(List<SelectedBatch> Batches, int Skipped)> SelectBatchesAsync(ProfileQuery query, CancellationToken cancellationToken)
@@ -208,6 +211,12 @@ public sealed class ProfileStore(ClickHouseClient client, string database)
         {
             where.Add("agent_id = {agent:String}");
             parameters.AddParameter("agent", query.AgentId);
+        }
+
+        if (query.Target is not null)
+        {
+            where.Add("target = {target:String}");
+            parameters.AddParameter("target", query.Target);
         }
 
         if (query.StartNs is not null)
@@ -229,7 +238,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database)
         }
 
         var sql = $$"""
-            SELECT toString(agent_id), sequence, min_ts_ns, max_ts_ns, received_at_ns, count() OVER () AS matching
+            SELECT toString(agent_id), sequence, min_ts_ns, max_ts_ns, received_at_ns, count() OVER () AS matching, toString(target)
             FROM {{Table("profile_batches")}} FINAL
             WHERE {{string.Join(" AND ", where)}}
             ORDER BY received_at_ns DESC, agent_id, sequence
@@ -240,7 +249,7 @@ public sealed class ProfileStore(ClickHouseClient client, string database)
         using var reader = await client.ExecuteReaderAsync(sql, parameters, cancellationToken: cancellationToken);
         while (await reader.ReadAsync(cancellationToken))
         {
-            batches.Add(new SelectedBatch(reader.GetString(0), reader.GetFieldValue<ulong>(1), reader.GetFieldValue<long>(2), reader.GetFieldValue<long>(3), reader.GetFieldValue<long>(4)));
+            batches.Add(new SelectedBatch(reader.GetString(0), reader.GetFieldValue<ulong>(1), reader.GetFieldValue<long>(2), reader.GetFieldValue<long>(3), reader.GetFieldValue<long>(4), reader.GetString(6)));
             matching = reader.GetFieldValue<ulong>(5);
         }
 
@@ -264,6 +273,12 @@ public sealed class ProfileStore(ClickHouseClient client, string database)
             "ts_ns BETWEEN {span_start:Int64} AND {span_end:Int64}",
             "has(arrayZip({batch_agents:Array(String)}, {batch_sequences:Array(UInt64)}), (toString(agent_id), sequence))",
         };
+        if (query.Target is not null)
+        {
+            clauses.Add("target = {target:String}");
+            parameters.AddParameter("target", query.Target);
+        }
+
         if (query.Kind is not null)
         {
             clauses.Add("event_type = {kind:UInt8}");
@@ -353,12 +368,14 @@ public sealed class ProfileStore(ClickHouseClient client, string database)
         {
             var (list, period) = events.GetValueOrDefault((b.AgentId, b.Sequence), ([], 0));
             return new ProfileBatch(b.AgentId, b.Sequence, b.ReceivedAtNs, period, [.. list],
-                list.Select(e => e.StackId).Distinct().ToDictionary(id => id, id => stacks[id]), query.Tenant);
+                list.Select(e => e.StackId).Distinct().ToDictionary(id => id, id => stacks[id]), query.Tenant)
+            { Target = b.Target };
         }).ToList();
     }
 
-    /// <summary>Per-stack totals of one kind in a time window (the sides of a diff).</summary>
-    public async Task<KindProfile> WindowAsync(string tenant, string? agentId, long startNs, long endNs, EventKind kind, CancellationToken cancellationToken)
+    /// <summary>Per-stack totals of one kind in a time window (the sides of a diff); <paramref name="target"/> null: every target's.</summary>
+    public async Task<KindProfile> WindowAsync(
+        string tenant, string? agentId, long startNs, long endNs, EventKind kind, string? target, CancellationToken cancellationToken)
     {
         var parameters = new ClickHouseParameterCollection();
         parameters.AddParameter("tenant", tenant);
@@ -370,6 +387,12 @@ public sealed class ProfileStore(ClickHouseClient client, string database)
         {
             agentClause = "AND agent_id = {agent:String}";
             parameters.AddParameter("agent", agentId);
+        }
+
+        if (target is not null)
+        {
+            agentClause += " AND target = {target:String}";
+            parameters.AddParameter("target", target);
         }
 
         var sql = $$"""

@@ -2,7 +2,7 @@ using System.Text.Json.Serialization;
 
 namespace Aperture.Runtime.Profiling;
 
-// The JSON shapes of aggregator-api.md. Field names are the spec's; nothing here is computed.
+// The JSON shapes of aggregator-api.md. Field names are the spec's (and "target", beyond it); nothing here is computed.
 
 public sealed record AggregateRequestJson(
     [property: JsonPropertyName("agent_id")] string? AgentId,
@@ -10,7 +10,8 @@ public sealed record AggregateRequestJson(
     [property: JsonPropertyName("time_end_ns")] long? TimeEndNs,
     [property: JsonPropertyName("limit")] int? Limit,
     [property: JsonPropertyName("event_type")] string? EventType,
-    [property: JsonPropertyName("source")] string? Source);
+    [property: JsonPropertyName("source")] string? Source,
+    [property: JsonPropertyName("target")] string? Target = null);
 
 public sealed record DiffRequestJson(
     [property: JsonPropertyName("baseline_agent_id")] string? BaselineAgentId,
@@ -20,7 +21,8 @@ public sealed record DiffRequestJson(
     [property: JsonPropertyName("comparison_start_ns")] long? ComparisonStartNs,
     [property: JsonPropertyName("comparison_end_ns")] long? ComparisonEndNs,
     [property: JsonPropertyName("event_type")] string? EventType,
-    [property: JsonPropertyName("limit")] int? Limit);
+    [property: JsonPropertyName("limit")] int? Limit,
+    [property: JsonPropertyName("target")] string? Target = null);
 
 public sealed record DiffResponseJson(
     [property: JsonPropertyName("result_json")] string ResultJson,

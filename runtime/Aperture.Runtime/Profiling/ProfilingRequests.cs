@@ -5,7 +5,8 @@ namespace Aperture.Runtime.Profiling;
 /// <summary>Turns the fields of an HTTP or gRPC request into a validated query, the same way for both.</summary>
 public static class ProfilingRequests
 {
-    public static ProfileQuery ToQuery(string tenant, string? agentId, long? startNs, long? endNs, int? limit, string? eventType, EventKind? defaultKind = null)
+    public static ProfileQuery ToQuery(
+        string tenant, string? agentId, long? startNs, long? endNs, int? limit, string? eventType, EventKind? defaultKind = null, string? target = null)
     {
         if (startNs < 0)
         {
@@ -33,8 +34,15 @@ public static class ProfilingRequests
             endNs,
             ParseKind(eventType, "event_type") ?? defaultKind,
             limit is null or 0 ? ProfileQuery.MaxLimit : Math.Min(limit.Value, ProfileQuery.MaxLimit),
-            tenant);
+            tenant,
+            ParseTarget(target));
     }
+
+    /// <summary>A query's target: null (every target's batches) when not given.</summary>
+    public static string? ParseTarget(string? target) =>
+        string.IsNullOrEmpty(target) ? null
+        : target.Length > ProfileQuery.MaxTargetLength ? throw new InvalidRequestException("target", $"target must be at most {ProfileQuery.MaxTargetLength} printable characters")
+        : target;
 
     public static EventKind? ParseKind(string? eventType, string field) =>
         string.IsNullOrEmpty(eventType) ? null
@@ -75,6 +83,7 @@ public static class ProfilingRequests
             comparisonStart,
             comparisonEnd,
             ParseKind(request.EventType, "event_type") ?? EventKind.Cpu,
-            request.Limit is null or 0 ? ProfileQueries.DefaultDiffStacks : Math.Min(request.Limit.Value, ProfileQueries.MaxDiffStacks));
+            request.Limit is null or 0 ? ProfileQueries.DefaultDiffStacks : Math.Min(request.Limit.Value, ProfileQueries.MaxDiffStacks),
+            ParseTarget(request.Target));
     }
 }

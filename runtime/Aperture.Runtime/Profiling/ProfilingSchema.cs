@@ -2,7 +2,7 @@ using Aperture.Storage;
 
 namespace Aperture.Runtime.Profiling;
 
-/// <summary>The profiling tables: stacks, samples and batches.</summary>
+/// <summary>The profiling tables: stacks, samples and batches (migration 2), and the profiling target of each (11).</summary>
 public static class ProfilingSchema
 {
     public static IReadOnlyList<SchemaMigration> Migrations { get; } =
@@ -68,6 +68,12 @@ public static class ProfilingSchema
             TTL toDateTime(fromUnixTimestamp64Nano(received_at_ns)) + toIntervalDay(30)
             SETTINGS non_replicated_deduplication_window = 10000
             """,
+        ]),
+        // The workload (profiling target) a batch's events came from, so that reads can keep to one; '' for
+        // batches of agents that do not name it, and for every row written before.
+        new(11, "profile_targets", [
+            "ALTER TABLE {database}.profile_samples ADD COLUMN IF NOT EXISTS target LowCardinality(String) DEFAULT ''",
+            "ALTER TABLE {database}.profile_batches ADD COLUMN IF NOT EXISTS target LowCardinality(String) DEFAULT ''",
         ]),
     ];
 }

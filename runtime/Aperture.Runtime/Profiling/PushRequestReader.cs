@@ -26,6 +26,7 @@ public static class PushRequestReader
     private const uint StacksTag = (6 << 3) | 2;
     private const uint StringsTag = (7 << 3) | 2;
     private const uint TenantTag = (8 << 3) | 2;
+    private const uint TargetTag = (9 << 3) | 2;
 
     private const uint FramesTag = (1 << 3) | 2;
 
@@ -52,6 +53,7 @@ public static class PushRequestReader
     {
         var agentId = default(Slice);
         var namedTenant = default(Slice);
+        var target = default(Slice);
         ulong sequence = 0;
         ulong samplePeriodNs = 0;
         var events = new List<Slice>(Math.Min(limits.MaxEventsPerBatch, 1024));
@@ -69,6 +71,7 @@ public static class PushRequestReader
                 case StacksTag: stackSlices.Add(reader.ReadSlice()); break;
                 case StringsTag: strings.Add(reader.ReadSlice()); break;
                 case TenantTag: namedTenant = reader.ReadSlice(); break;
+                case TargetTag: target = reader.ReadSlice(); break;
                 default: reader.Skip(tag); break;
             }
         }
@@ -80,6 +83,16 @@ public static class PushRequestReader
             {
                 throw new InvalidRequestException("tenant", "tenant must be a tenant id (lower-case letters, digits and '-', at most 63)");
             }
+        }
+
+        // A run of bytes longer than four per character is too long whatever it decodes to. The target becomes a
+        // series' service id at the central watchdog, which takes printable names only.
+        var targetName = target.Length == 0 ? string.Empty
+            : target.Length > ProfileQuery.MaxTargetLength * 4 ? throw TargetTooLong()
+            : Decode(payload, target, "target");
+        if (targetName.Length > ProfileQuery.MaxTargetLength || targetName.Any(char.IsControl))
+        {
+            throw TargetTooLong();
         }
 
         if (agentId.Length == 0 || agentId.Length > MaxAgentIdLength * 4)
@@ -134,7 +147,7 @@ public static class PushRequestReader
             built.Add(ReadEvent(payload, events[i], i, table, ref context, stacks));
         }
 
-        return new ProfileBatch(agent, sequence, receivedAtNs, (long)samplePeriodNs, built.MoveToImmutable(), stacks, tenant);
+        return new ProfileBatch(agent, sequence, receivedAtNs, (long)samplePeriodNs, built.MoveToImmutable(), stacks, tenant) { Target = targetName };
     }
 
     private static ProfileEvent ReadEvent(
@@ -205,6 +218,9 @@ public static class PushRequestReader
                 return new ProfileEvent(kind, (long)timestamp, stack.Id, samples, 0, 0, 0, pid, tid);
         }
     }
+
+    private static InvalidRequestException TargetTooLong() =>
+        new("target", $"target must be at most {ProfileQuery.MaxTargetLength} printable characters");
 
     private static string Decode(ReadOnlySpan<byte> payload, Slice slice, string field)
     {

@@ -11,7 +11,7 @@ using static Aperture.Runtime.Tests.Profiling.Pushes;
 
 namespace Aperture.Runtime.Tests.Profiling;
 
-public sealed class AggregatorApiTests(AggregatorFixture fixture) : IClassFixture<AggregatorFixture>
+public sealed partial class AggregatorApiTests(AggregatorFixture fixture) : IClassFixture<AggregatorFixture>
 {
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 

@@ -89,4 +89,86 @@ public sealed class SiteSeriesTests
         var (_, elsewhere, _) = await SendAsync(central.Http, HttpMethod.Get, "/api/v1/metrics/series", "central-admin-token", tenant: "team-b");
         Assert.Equal(0, elsewhere.GetProperty("series").GetArrayLength());
     }
+
+    [Fact]
+    public async Task A_targets_profiles_from_two_agents_reach_the_centre_as_one_series_of_the_workload_labelled_with_the_site()
+    {
+        await using var central = await RuntimeEnvironment.StartAsync(RuntimeOptions.CentralRole, "--Aperture:AuthToken=central-admin-token");
+        await using var site = await RuntimeEnvironment.StartAsync(RuntimeOptions.AggregatorRole, "--Aperture:AuthToken=site-token");
+        var key = await CreateKeyAsync(central.Http, "default", "ingestion");
+        using var keyFolder = new Aperture.Testing.TemporaryDirectory("aperture-export-key");
+        var keyFile = Path.Combine(keyFolder.Path, "key");
+        await File.WriteAllTextAsync(keyFile, key, Cancel);
+
+        var now = (ulong)TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds() * 1_000_000;
+        async Task<HttpStatusCode> PushAsync(string agent, string target, ulong samples)
+        {
+            var batch = Profiling.Pushes.Batch(agent, 1, Profiling.Pushes.Cpu((long)now, samples, "main", "pay"));
+            batch.Target = target;
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/push") { Content = new ByteArrayContent(Google.Protobuf.MessageExtensions.ToByteArray(batch)) };
+            request.Content.Headers.ContentType = new("application/x-protobuf");
+            request.Headers.Authorization = new("Bearer", "site-token");
+            using var response = await site.Http.SendAsync(request, Cancel);
+            return response.StatusCode;
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await PushAsync("node-a", "checkout", 600));
+        Assert.Equal(HttpStatusCode.OK, await PushAsync("node-b", "checkout", 1200));
+        // Without a target (an older agent, or a process no target selects) the agent stays the service.
+        Assert.Equal(HttpStatusCode.OK, await PushAsync("node-c", string.Empty, 60));
+        Assert.Equal(HttpStatusCode.BadRequest, await PushAsync("node-d", new string('x', 254), 60));
+
+        var time = new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddMinutes(2));
+        var settings = new SeriesExportOptions { CentralUrl = $"http://127.0.0.1:{central.HttpPort}/", TokenFile = keyFile, SiteId = "eu-west" };
+        using var exporter = new SiteSeriesExporter(
+            site.App.Services.GetRequiredService<SiteSeries>(), site.App.Services.GetRequiredService<ClickHouseClient>(),
+            site.App.Services.GetRequiredService<IOptions<ClickHouseOptions>>(), Options.Create(settings), Options.Create(new IdentityOptions()), time,
+            NullLogger<SiteSeriesExporter>.Instance);
+        using (var http = new HttpClient { BaseAddress = new Uri(settings.CentralUrl), Timeout = TimeSpan.FromSeconds(30) })
+        {
+            await exporter.ExportAsync(http, settings, Cancel);
+        }
+
+        Assert.True(exporter.Exported > 0);
+        // The centre answers an import once its points are stored: they are all there now.
+        var stored = new List<(string Service, string Metric, string Labels, double Total)>();
+        using (var reader = await central.App.Services.GetRequiredService<ClickHouseClient>().ExecuteReaderAsync(
+            "SELECT toString(service_id), toString(metric_name), labels, sum(value) " +
+            $"FROM `{central.Database}`.watchdog_points WHERE tenant = 'default' GROUP BY service_id, metric_name, labels",
+            cancellationToken: Cancel))
+        {
+            while (await reader.ReadAsync(Cancel))
+            {
+                stored.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetDouble(3)));
+            }
+        }
+
+        // The minute's rates per second add up to the samples over 60 s, however the pushes fell across minutes.
+        var cpu = stored.Where(s => s.Metric == "cpu_samples_per_second").ToList();
+        Assert.Equal(["checkout", "node-c"], cpu.Select(s => s.Service).Order(StringComparer.Ordinal));
+        var checkout = Assert.Single(cpu, s => s.Service == "checkout");
+        Assert.Equal("site=\"eu-west\"", checkout.Labels);
+        Assert.Equal(30, checkout.Total, 9);
+        Assert.Equal(1, Assert.Single(cpu, s => s.Service == "node-c").Total, 9);
+        Assert.Contains(stored, s => s.Service == "checkout" && s.Metric == "lock_wait_seconds_per_second");
+
+        // Every series the Site sends carries its name, the runtime's own refusals among them.
+        Assert.All(stored, s => Assert.Equal("eu-west", Aperture.Runtime.Watchdog.SeriesLabels.Parse(s.Labels)["site"]));
+        var refusals = Assert.Single(stored, s => s.Metric == "ingest_errors_per_second");
+        Assert.Equal((SiteSeries.RuntimeService, "kind=\"profile_invalid\",site=\"eu-west\""), (refusals.Service, refusals.Labels));
+    }
+
+    [Theory]
+    [InlineData("eu-west", true)]
+    [InlineData("site.eu-1", true)]
+    [InlineData("EU", false)]
+    [InlineData("-west", false)]
+    [InlineData("west_1", false)]
+    public void A_site_id_is_a_kubernetes_name(string id, bool valid)
+    {
+        var results = new List<System.ComponentModel.DataAnnotations.ValidationResult>();
+        var options = new SeriesExportOptions { SiteId = id };
+        var ok = System.ComponentModel.DataAnnotations.Validator.TryValidateObject(options, new(options), results, validateAllProperties: true);
+        Assert.Equal(valid, ok);
+    }
 }

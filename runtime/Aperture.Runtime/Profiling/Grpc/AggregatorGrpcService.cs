@@ -35,7 +35,7 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
 
     public async Task<AggregateResponse> Aggregate(AggregateRequest request, ServerCallContext context)
     {
-        var query = ToQuery(Tenant(context), request.AgentId, request.TimeStartNs, request.TimeEndNs, request.Limit, request.EventType);
+        var query = ToQuery(Tenant(context), request.AgentId, request.TimeStartNs, request.TimeEndNs, request.Limit, request.EventType, request.Target);
         var aggregate = await queries.AggregateAsync(query, request.Source, context.CancellationToken);
         return new AggregateResponse
         {
@@ -53,7 +53,7 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
         var windows = ProfilingRequests.ToDiffWindows(new DiffRequestJson(
             request.BaselineAgentId, Time(request.BaselineStartNs, "baseline_start_ns"), Time(request.BaselineEndNs, "baseline_end_ns"),
             request.ComparisonAgentId, Time(request.ComparisonStartNs, "comparison_start_ns"), Time(request.ComparisonEndNs, "comparison_end_ns"),
-            KindName(request.EventType), (int)Math.Min(request.Limit, int.MaxValue)));
+            KindName(request.EventType), (int)Math.Min(request.Limit, int.MaxValue), request.Target));
         if (!queries.StorageEnabled)
         {
             return new DiffResponse { Error = "differential profiling requires ClickHouse storage, which is disabled on this aggregator" };
@@ -65,14 +65,15 @@ public sealed class AggregatorGrpcService(PushIngestor ingestor, ProfileQueries 
     /// <summary>The tenant of the call's principal (the access middleware ran before the call).</summary>
     private static string Tenant(ServerCallContext context) => context.GetHttpContext().Principal().Tenant;
 
-    private static ProfileQuery ToQuery(string tenant, string agentId, ulong startNs, ulong endNs, uint limit, EventType eventType) =>
+    private static ProfileQuery ToQuery(string tenant, string agentId, ulong startNs, ulong endNs, uint limit, EventType eventType, string? target = null) =>
         ProfilingRequests.ToQuery(
             tenant,
             agentId,
             startNs == 0 ? null : Time(startNs, "time_start_ns"),
             endNs == 0 ? null : Time(endNs, "time_end_ns"),
             (int)Math.Min(limit, int.MaxValue),
-            KindName(eventType));
+            KindName(eventType),
+            target: target);
 
     private static long Time(ulong value, string field) =>
         value <= long.MaxValue ? (long)value : throw new InvalidRequestException(field, $"{field} is out of range");

@@ -87,8 +87,10 @@ public sealed class SiteSeries(TimeProvider time)
     }
 
     /// <summary>
-    /// A profile batch: CPU samples, lock wait and syscall latency per second. The service is the pushing agent:
-    /// pushes do not name the workload a sample's process belongs to.
+    /// A profile batch: CPU samples, lock wait and syscall latency per second. The service is the batch's target, the
+    /// workload its processes belong to, so the pushes of every node running it add up to one series; a batch without
+    /// a target (an agent with no targets, or processes no target selects, or an agent too old to say) keeps the
+    /// pushing agent as its service.
     /// </summary>
     public void Profile(ProfileBatch batch)
     {
@@ -110,9 +112,10 @@ public sealed class SiteSeries(TimeProvider time)
         }
 
         var at = time.GetUtcNow();
-        Count(batch.Tenant, batch.AgentId, "cpu_samples_per_second", string.Empty, cpu, at);
-        Count(batch.Tenant, batch.AgentId, "lock_wait_seconds_per_second", string.Empty, lockNs / 1e9, at);
-        Count(batch.Tenant, batch.AgentId, "syscall_latency_seconds_per_second", string.Empty, syscallNs / 1e9, at);
+        var service = batch.Target.Length > 0 ? batch.Target : batch.AgentId;
+        Count(batch.Tenant, service, "cpu_samples_per_second", string.Empty, cpu, at);
+        Count(batch.Tenant, service, "lock_wait_seconds_per_second", string.Empty, lockNs / 1e9, at);
+        Count(batch.Tenant, service, "syscall_latency_seconds_per_second", string.Empty, syscallNs / 1e9, at);
     }
 
     /// <summary>The runtime's own refusals of data (malformed or unauthorised pushes and samples), per second.</summary>

@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Text.RegularExpressions;
 using Aperture.Runtime.Identity;
 using Aperture.Storage;
 using ClickHouse.Driver;
@@ -12,7 +13,7 @@ using Microsoft.Extensions.Options;
 namespace Aperture.Runtime.Watchdog.Export;
 
 /// <summary>Where a Site's runtime sends its series (configuration section <c>Aperture:Watchdog:Export</c>).</summary>
-public sealed class SeriesExportOptions
+public sealed partial class SeriesExportOptions : IValidatableObject
 {
     public const string Section = "Aperture:Watchdog:Export";
 
@@ -32,12 +33,32 @@ public sealed class SeriesExportOptions
     /// <summary>Points held while the central runtime cannot be reached; past it the oldest are dropped (and counted).</summary>
     [Range(1000, 50_000_000)]
     public int MaxPendingPoints { get; set; } = 1_000_000;
+
+    /// <summary>
+    /// The Site's name (the operator sets its Site object's): every series sent carries it as the label <c>site</c>,
+    /// so the centre knows which Site to ask for a series' evidence. Unset: no label.
+    /// </summary>
+    public string? SiteId { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (SiteId is not null && !SiteIdPattern().IsMatch(SiteId))
+        {
+            yield return new ValidationResult(
+                "must be a Kubernetes object name: at most 253 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
+                [nameof(SiteId)]);
+        }
+    }
+
+    [GeneratedRegex("^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", RegexOptions.CultureInvariant)]
+    private static partial Regex SiteIdPattern();
 }
 
 /// <summary>
 /// Sends each finished minute of the Site's series to the central watchdog's import (servers and profiles as they
 /// arrived; job failure ratio, duration and throughput per site and kind, read from the jobs' state). Points the
 /// centre did not take are sent again with the next minute, in time order, so the detector sees each series in order.
+/// With <see cref="SeriesExportOptions.SiteId"/> set, every series carries the label <c>site</c>.
 /// </summary>
 public sealed partial class SiteSeriesExporter(
     SiteSeries series, ClickHouseClient clickHouse, IOptions<ClickHouseOptions> clickHouseOptions, IOptions<SeriesExportOptions> options,
@@ -79,10 +100,10 @@ public sealed partial class SiteSeriesExporter(
     public async Task ExportAsync(HttpClient http, SeriesExportOptions settings, CancellationToken cancellationToken)
     {
         var minute = time.GetUtcNow().ToUnixTimeSeconds() / 60;
-        _pending.AddRange(series.TakeMinutesBefore(minute));
+        _pending.AddRange(WithSite(series.TakeMinutesBefore(minute), settings.SiteId));
         try
         {
-            _pending.AddRange(await JobMinutesAsync(minute - JobLagMinutes, cancellationToken));
+            _pending.AddRange(WithSite(await JobMinutesAsync(minute - JobLagMinutes, cancellationToken), settings.SiteId));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -146,6 +167,30 @@ public sealed partial class SiteSeriesExporter(
         {
             LogSendFailed(e.Message, _pending.Count);
         }
+    }
+
+    /// <summary>The points with the label <c>site</c> added (or set: the Site's name wins over one a series had).</summary>
+    private static IEnumerable<MetricSample> WithSite(List<MetricSample> points, string? siteId)
+    {
+        if (siteId is null)
+        {
+            return points;
+        }
+
+        // Series share their label sets: each distinct set is rewritten once.
+        var rewritten = new Dictionary<string, string>(StringComparer.Ordinal);
+        return points.Select(p =>
+        {
+            if (!rewritten.TryGetValue(p.Labels, out var labels))
+            {
+                var parsed = SeriesLabels.Parse(p.Labels);
+                parsed["site"] = siteId;
+                labels = SeriesLabels.Canonical(parsed);
+                rewritten[p.Labels] = labels;
+            }
+
+            return p with { Labels = labels };
+        });
     }
 
     private async Task<List<MetricSample>> JobMinutesAsync(long beforeMinute, CancellationToken cancellationToken)
