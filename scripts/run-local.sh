@@ -81,7 +81,8 @@ fi
 # The central runtime: tenants, API keys and the tokens it signs, and the federation of this one site's jobs.
 dotnet "$BIN_RUNTIME" --role central --http-port "$CENTRAL_PORT" --jobs-port "$CENTRAL_JOBS_PORT" --webhook-port "$WEBHOOK_PORT" \
   --clickhouse "$CLICKHOUSE" --redis "127.0.0.1:$REDIS_PORT" "${KEYS[@]}" \
-  --Aperture:Central:Sites:local="http://127.0.0.1:$JOBS_PORT" --Aperture:Central:SiteTokens:local="$APERTURE_AUTH_TOKEN" \
+  --Aperture:Central:Sites:local="http://127.0.0.1:$JOBS_PORT" --Aperture:Central:SiteApis:local="http://127.0.0.1:$HTTP_PORT" \
+  --Aperture:Central:SiteTokens:local="$APERTURE_AUTH_TOKEN" \
   >"$DATA/logs/central.log" 2>&1 &
 pids+=($!)
 wait_for central 60 curl -sf "http://127.0.0.1:$CENTRAL_PORT/readyz"

@@ -340,5 +340,6 @@ public sealed class DesiredObjectsTests
         Assert.Equal("aperture-system", configMap.Metadata.NamespaceProperty);
         var parsed = System.Text.Json.JsonDocument.Parse(configMap.Data[CentralResources.SitesKey]);
         Assert.Equal("http://fab2-aggregator.obs.svc:18000", parsed.RootElement.GetProperty("Aperture").GetProperty("Central").GetProperty("Sites").GetProperty("fab2").GetString());
+        Assert.Equal("http://fab2-aggregator.obs.svc:9090", parsed.RootElement.GetProperty("Aperture").GetProperty("Central").GetProperty("SiteApis").GetProperty("fab2").GetString());
     }
 }

@@ -32,6 +32,8 @@ public sealed class SiteClient(IOptionsMonitor<CentralOptions> options) : IDispo
     })
     {
         Timeout = Timeout.InfiniteTimeSpan,
+        // A site's answer is read whole: bounded, so that a misbehaving site cannot exhaust the centre's memory.
+        MaxResponseContentBufferSize = 64 * 1024 * 1024,
     };
 
     public CentralOptions Options => options.CurrentValue;
@@ -40,12 +42,24 @@ public sealed class SiteClient(IOptionsMonitor<CentralOptions> options) : IDispo
     public sealed record SiteAnswer(int Status, byte[] Body, string? ContentType, string? Failure, bool TimedOut);
 
     /// <param name="tenant">The tenant to ask in; null for what belongs to no tenant (the site's health).</param>
-    public async Task<SiteAnswer> GetAsync(string siteId, string pathAndQuery, string? tenant, CancellationToken cancellationToken)
+    public Task<SiteAnswer> GetAsync(string siteId, string pathAndQuery, string? tenant, CancellationToken cancellationToken) =>
+        SendAsync(siteId, Options.Sites[siteId], HttpMethod.Get, pathAndQuery, null, tenant, cancellationToken);
+
+    /// <summary>
+    /// A call to the site's main API (<see cref="CentralOptions.SiteApis"/>) in <paramref name="tenant"/>, with a JSON body
+    /// where one is given; a site without a configured main API answers with a failure, not an exception.
+    /// </summary>
+    public Task<SiteAnswer> CallApiAsync(string siteId, HttpMethod method, string pathAndQuery, object? json, string tenant, CancellationToken cancellationToken) =>
+        Options.SiteApis.TryGetValue(siteId, out var endpoint)
+            ? SendAsync(siteId, endpoint, method, pathAndQuery, json is null ? null : System.Net.Http.Json.JsonContent.Create(json), tenant, cancellationToken)
+            : Task.FromResult(new SiteAnswer(0, [], null, $"no API address of site '{siteId}' is configured (Aperture:Central:SiteApis)", false));
+
+    private async Task<SiteAnswer> SendAsync(
+        string siteId, string endpoint, HttpMethod method, string pathAndQuery, HttpContent? content, string? tenant, CancellationToken cancellationToken)
     {
-        var endpoint = Options.Sites[siteId].TrimEnd('/');
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Options.SiteTimeout);
-        using var request = new HttpRequestMessage(HttpMethod.Get, endpoint + pathAndQuery);
+        using var request = new HttpRequestMessage(method, endpoint.TrimEnd('/') + pathAndQuery) { Content = content };
         if (Options.SiteTokens.TryGetValue(siteId, out var token) && token.Length > 0)
         {
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);

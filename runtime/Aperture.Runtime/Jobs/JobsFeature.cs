@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Aperture.Runtime.Platform;
 using Aperture.Storage;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Jobs;
@@ -33,7 +34,7 @@ public static class JobsFeature
     public static void AddCentralJobs(this WebApplicationBuilder builder)
     {
         builder.AddValidatedOptions(CentralOptions.Section, new CentralOptionsValidator());
-        builder.Services.AddSingleton<SiteClient>();
+        builder.Services.TryAddSingleton<SiteClient>();
     }
 
     public static void MapCentralJobs(this WebApplication app) => app.MapCentralJobsApi();

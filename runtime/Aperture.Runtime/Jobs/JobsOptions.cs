@@ -83,7 +83,13 @@ public sealed class CentralOptions
     /// <summary>Site id → the site's local jobs API endpoint (the operator writes one per Site resource).</summary>
     public Dictionary<string, string> Sites { get; set; } = new(StringComparer.Ordinal);
 
-    /// <summary>Site id → bearer token for that site's API, where it has one.</summary>
+    /// <summary>
+    /// Site id → the site's main HTTP API (profiling and servers, 9090), which the watchdog asks for a root cause's
+    /// evidence (the server's bottleneck class, the workload's CPU profile diff). A site without one gives no such evidence.
+    /// </summary>
+    public Dictionary<string, string> SiteApis { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Site id → bearer token for that site's APIs (jobs and main), where it has one.</summary>
     public Dictionary<string, string> SiteTokens { get; set; } = new(StringComparer.Ordinal);
 
     /// <summary>How long a forwarded query or health probe waits for a site.</summary>
@@ -105,11 +111,14 @@ public sealed class CentralOptionsValidator : Microsoft.Extensions.Options.IVali
             errors.AddRange(annotations.Failures);
         }
 
-        foreach (var (id, endpoint) in options.Sites)
+        foreach (var (map, key) in new[] { (options.Sites, "Sites"), (options.SiteApis, "SiteApis") })
         {
-            if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            foreach (var (id, endpoint) in map)
             {
-                errors.Add($"{CentralOptions.Section}:Sites:{id} must be an absolute http(s) URL, not '{endpoint}'");
+                if (!Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                {
+                    errors.Add($"{CentralOptions.Section}:{key}:{id} must be an absolute http(s) URL, not '{endpoint}'");
+                }
             }
         }
 

@@ -68,10 +68,13 @@ public sealed class AlertIntake(AnomalyLedger ledger, RcaQueue rca, IOptions<Wat
             }));
         }
 
-        var written = await ledger.ApplyAsync(changes, cancellationToken);
-        foreach (var anomaly in written.Where(a => a.RcaTriggered && !a.Resolved && a.Details.Causes is null))
+        var written = (await ledger.ApplyAsync(changes, cancellationToken)).ToList();
+        for (var w = 0; w < written.Count; w++)
         {
-            rca.Request(anomaly.Tenant, anomaly.AnomalyId);
+            if (written[w] is { RcaTriggered: true, Resolved: false, Details.Causes: null } anomaly)
+            {
+                written[w] = await rca.RequestOrDeclineAsync(ledger, anomaly, cancellationToken);
+            }
         }
 
         // What the anomalies of firing alerts are now (new, or as their first notification left them).

@@ -52,7 +52,18 @@ public sealed record CauseJson(
     [property: JsonPropertyName("metric_name")] string MetricName,
     [property: JsonPropertyName("score")] double Score,
     [property: JsonPropertyName("lag_minutes")] int LagMinutes,
-    [property: JsonPropertyName("evidence")] IReadOnlyList<string> Evidence);
+    [property: JsonPropertyName("evidence")] IReadOnlyList<string> Evidence)
+{
+    /// <summary>For a server's series: its bottleneck class around the onset (from the Site).</summary>
+    [JsonPropertyName("server_bottleneck")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ServerBottleneckJson? Bottleneck { get; init; }
+
+    /// <summary>For a profiled workload's series: the stacks whose share grew most from the onset (the Site's profile diff).</summary>
+    [JsonPropertyName("profile_changes")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<StackChangeJson>? ProfileChanges { get; init; }
+}
 
 public sealed record SimilarIncidentJson(
     [property: JsonPropertyName("knowledge_base_id")] string KnowledgeBaseId,

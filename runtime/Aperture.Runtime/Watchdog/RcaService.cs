@@ -5,7 +5,8 @@ using Microsoft.Extensions.Options;
 namespace Aperture.Runtime.Watchdog;
 
 /// <summary>Root-cause analysis over the stored per-minute series and the tenant's service graph.</summary>
-public sealed class RcaService(MetricPointStore points, TopologyStore topology, IOptions<WatchdogOptions> options, IOptions<CorrelationOptions> correlation)
+public sealed class RcaService(
+    MetricPointStore points, TopologyStore topology, RcaEvidence evidence, IOptions<WatchdogOptions> options, IOptions<CorrelationOptions> correlation)
 {
     // The widest window one analysis reads: bounded so that one request cannot make ClickHouse read a year.
     private const int MaxSeries = 20_000;
@@ -23,7 +24,8 @@ public sealed class RcaService(MetricPointStore points, TopologyStore topology, 
         var series = await points.MinutesAsync(tenant, null, atMinute - windowMinutes - history, atMinute + after + 1, MaxSeries, cancellationToken);
         var graph = await topology.GraphAsync(tenant, cancellationToken);
         var causes = ServiceCorrelator.Analyze(serviceId, metricName, atMinute, windowMinutes, series, graph, correlation.Value);
-        return [.. causes.Select(c => new CauseJson(c.ServiceId, c.MetricName, Math.Round(c.Score, 4), c.LagMinutes, c.Evidence))];
+        var ranked = causes.Select(c => new CauseJson(c.ServiceId, c.MetricName, Math.Round(c.Score, 4), c.LagMinutes, c.Evidence)).ToList();
+        return await evidence.EnrichAsync(tenant, ranked, atMs, windowMinutes, cancellationToken);
     }
 
     public async Task<IReadOnlyList<ServiceCorrelation>> CorrelateAsync(string tenant, string serviceId, int depth, long nowMs, CancellationToken cancellationToken)
@@ -63,4 +65,22 @@ public sealed class RcaQueue(IOptions<WatchdogOptions> options)
     }
 
     public void Taken() => Interlocked.Decrement(ref _pending);
+
+    /// <summary>
+    /// Queues the RCA of an anomaly recorded with <c>rca_triggered</c> (from <see cref="HasRoom"/>); where the queue filled
+    /// in between, the anomaly's next version says that no RCA will come. Returns the anomaly as it stands.
+    /// </summary>
+    public async Task<AnomalyRecord> RequestOrDeclineAsync(AnomalyLedger ledger, AnomalyRecord anomaly, CancellationToken cancellationToken)
+    {
+        if (Request(anomaly.Tenant, anomaly.AnomalyId))
+        {
+            return anomaly;
+        }
+
+        return await ledger.UpdateAsync(anomaly.Tenant, anomaly.AnomalyId, current => current is null ? null : current with
+        {
+            RcaTriggered = false,
+            Details = current.Details with { RcaError = "not analysed: the RCA queue was full" },
+        }, cancellationToken) ?? anomaly with { RcaTriggered = false };
+    }
 }

@@ -151,7 +151,7 @@ public sealed partial class WatchdogEngine(
         var written = await retry.RunAsync(t => ledger.ApplyAsync(changes, t), (n, delay, e) => LogWriteFailed(n, delay.TotalSeconds, e), stoppingToken);
         foreach (var anomaly in written.Where(a => !a.Resolved && a.RcaTriggered))
         {
-            rca.Request(anomaly.Tenant, anomaly.AnomalyId);
+            await rca.RequestOrDeclineAsync(ledger, anomaly, stoppingToken);
         }
 
         state.Processed(samples.Count);

@@ -6,6 +6,7 @@ using Aperture.Runtime.Watchdog.Memory;
 using Aperture.Runtime.Watchdog.Rca;
 using Aperture.Storage;
 using ClickHouse.Driver;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace Aperture.Runtime.Watchdog;
@@ -34,6 +35,9 @@ public static class WatchdogFeature
         services.AddSingleton<AnomalyLedger>();
         services.AddSingleton<WatchdogState>();
         services.AddSingleton<RcaQueue>();
+        // The Sites' main APIs answer for the evidence; the central-jobs feature configures them and shares the client.
+        services.TryAddSingleton<Jobs.SiteClient>();
+        services.AddSingleton<RcaEvidence>();
         services.AddSingleton<RcaService>();
         services.AddSingleton<RcaSummarizer>();
         builder.AddIncidentMemory();

@@ -16,6 +16,21 @@ public sealed class SiteSeries(TimeProvider time)
     /// <summary>The service the runtime's own series belong to.</summary>
     public const string RuntimeService = "aperture-site";
     private const int MaxSeries = 200_000;
+
+    /// <summary>The metrics of a server's series (<see cref="Server"/>); the series' service is the server's slug.</summary>
+    public static readonly IReadOnlySet<string> ServerMetricNames = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "cpu_usage_percent", "cpu_iowait_percent", "memory_percent", "swap_percent", "disk_util_percent", "disk_read_bps",
+        "disk_write_bps", "network_rx_bps", "network_tx_bps", "gpu_util_percent", "gpu_memory_percent", "gpu_temperature_c", "gpu_power_w",
+    };
+
+    /// <summary>The metrics of a workload's profiled series (<see cref="Profile"/>), each with the event type it counts.</summary>
+    public static readonly IReadOnlyDictionary<string, EventKind> ProfileMetricKinds = new Dictionary<string, EventKind>(StringComparer.Ordinal)
+    {
+        ["cpu_samples_per_second"] = EventKind.Cpu,
+        ["lock_wait_seconds_per_second"] = EventKind.Lock,
+        ["syscall_latency_seconds_per_second"] = EventKind.Syscall,
+    };
     private readonly Lock _lock = new();
     private readonly Dictionary<(SeriesKey Key, long Minute), (double Sum, long Points)> _gauges = [];
     private readonly Dictionary<(SeriesKey Key, long Minute), double> _counts = [];
