@@ -79,6 +79,15 @@ public sealed class RowBinaryWriter
         _buffer.Advance(prefix + length);
     }
 
+    /// <summary>Bytes as a ClickHouse String (length prefix and the bytes as they are).</summary>
+    public void WriteBytes(ReadOnlySpan<byte> value)
+    {
+        var span = _buffer.GetSpan(value.Length + 10);
+        var prefix = VarInt(span, (ulong)value.Length);
+        value.CopyTo(span[prefix..]);
+        _buffer.Advance(prefix + value.Length);
+    }
+
     /// <summary>A string already in RowBinary form (see <see cref="EncodeString"/>): for values repeated on every row.</summary>
     public void WriteEncoded(ReadOnlySpan<byte> encoded)
     {

@@ -42,6 +42,7 @@ public sealed class WatchdogState
 public sealed partial class WatchdogEngine(
     Channel<MetricBatch> queue,
     MetricPointStore points,
+    DetectorStateStore detectorStates,
     AnomalyLedger ledger,
     RcaQueue rca,
     WatchdogState state,
@@ -52,7 +53,9 @@ public sealed partial class WatchdogEngine(
 {
     private static readonly TimeSpan ForgetAfter = TimeSpan.FromDays(14);
     private readonly Dictionary<SeriesKey, SeriesWatch> _series = [];
+    private static readonly TimeSpan FinalSaveTimeout = TimeSpan.FromSeconds(15);
     private long _lastCensusMs;
+    private long _lastSaveMs;
     private bool _seriesAdded;
 
     private sealed class SeriesWatch(SeriesDetector detector)
@@ -62,7 +65,13 @@ public sealed partial class WatchdogEngine(
         public string? OpenAnomaly { get; set; }
 
         public long LastSeenMs { get; set; }
+
+        /// <summary>Observed since its state was last saved.</summary>
+        public bool Dirty { get; set; }
     }
+
+    /// <summary>Series whose detector was resumed from a save at start.</summary>
+    public int Restored { get; private set; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -70,11 +79,18 @@ public sealed partial class WatchdogEngine(
         var limits = new BatchLimits(settings.FlushPoints, settings.FlushInterval, TimeSpan.FromMilliseconds(20));
         var retry = new RetryBackoff(TimeSpan.FromMilliseconds(100), settings.MaxRetryDelay, time);
         var batches = new List<MetricBatch>();
+        await RestoreAsync(stoppingToken);
+        _lastSaveMs = time.GetUtcNow().ToUnixTimeMilliseconds();
         state.Running = true;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
+                if (time.GetUtcNow().ToUnixTimeMilliseconds() - _lastSaveMs >= settings.StateSaveInterval.TotalMilliseconds)
+                {
+                    await SaveAsync(stoppingToken);
+                }
+
                 batches.Clear();
                 await ChannelBatches.CollectAsync(queue.Reader, batches, limits, b => b.Samples.Count, time, stoppingToken);
                 if (batches.Count == 0)
@@ -101,6 +117,81 @@ public sealed partial class WatchdogEngine(
             {
                 left.Done.TrySetCanceled(CancellationToken.None);
             }
+
+            // On the way down, what was learnt since the last save: bounded, so that a ClickHouse away cannot hold the stop.
+            using var final = new CancellationTokenSource(FinalSaveTimeout);
+            try
+            {
+                await SaveAsync(final.Token);
+            }
+            catch (OperationCanceledException e)
+            {
+                LogSaveFailed(_series.Count(s => s.Value.Dirty), e);
+            }
+        }
+    }
+
+    /// <summary>Resumes each series' detector from its latest save (series seen within the last 14 days, up to MaxSeries).</summary>
+    private async Task RestoreAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<SavedDetector> saved;
+        try
+        {
+            var since = time.GetUtcNow().Subtract(ForgetAfter).ToUnixTimeMilliseconds();
+            saved = await detectorStates.LoadAsync(since, options.Value.MaxSeries, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The detectors re-learn: slower to alarm for a while, never wrong.
+            LogRestoreFailed(e);
+            return;
+        }
+
+        foreach (var s in saved)
+        {
+            if (SeriesDetector.TryRestore(detectorOptions.Value, MetricDirections.Of(s.Key.MetricName), s.State) is { } detector)
+            {
+                _series[s.Key] = new SeriesWatch(detector) { OpenAnomaly = s.OpenAnomaly, LastSeenMs = s.LastSeenMs };
+            }
+        }
+
+        Restored = _series.Count;
+        _seriesAdded = true;
+        LogRestored(Restored, saved.Count);
+    }
+
+    private async Task SaveAsync(CancellationToken cancellationToken)
+    {
+        _lastSaveMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var dirty = _series.Where(s => s.Value.Dirty).ToList();
+        if (dirty.Count == 0)
+        {
+            return;
+        }
+
+        using var buffer = new MemoryStream();
+        using var writer = new BinaryWriter(buffer);
+        var saves = new List<SavedDetector>(dirty.Count);
+        foreach (var (key, watch) in dirty)
+        {
+            buffer.SetLength(0);
+            watch.Detector.Save(writer);
+            writer.Flush();
+            saves.Add(new SavedDetector(key, watch.LastSeenMs, watch.OpenAnomaly, buffer.ToArray()));
+        }
+
+        try
+        {
+            await detectorStates.WriteAsync(saves, cancellationToken);
+            foreach (var (_, watch) in dirty)
+            {
+                watch.Dirty = false;
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // Kept dirty: the next round saves them.
+            LogSaveFailed(dirty.Count, e);
         }
     }
 
@@ -181,6 +272,7 @@ public sealed partial class WatchdogEngine(
         }
 
         watch.LastSeenMs = now;
+        watch.Dirty = true;
         // The detector works in seconds; a point within the same second as the last is a duplicate to it.
         return watch.Detector.Observe(sample.TimestampMs / 1000, sample.Value);
     }
@@ -238,6 +330,15 @@ public sealed partial class WatchdogEngine(
 
         state.LiveSeries = live;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Watchdog resumed {Restored} series' detectors from {Saved} saved")]
+    private partial void LogRestored(int restored, int saved);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the saved detectors failed; every series re-learns")]
+    private partial void LogRestoreFailed(Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Saving {Series} series' detectors failed; they are saved with the next round")]
+    private partial void LogSaveFailed(int series, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Watchdog write failed (attempt {Attempt}); retrying within {DelaySeconds} s")]
     private partial void LogWriteFailed(int attempt, double delaySeconds, Exception exception);

@@ -31,6 +31,7 @@ public static class WatchdogFeature
         }));
         services.AddSingleton(provider => new MetricPointStore(provider.GetRequiredService<ClickHouseClient>(), Database(provider)));
         services.AddSingleton(provider => new AnomalyStore(provider.GetRequiredService<ClickHouseClient>(), Database(provider)));
+        services.AddSingleton(provider => new DetectorStateStore(provider.GetRequiredService<ClickHouseClient>(), Database(provider), provider.GetRequiredService<TimeProvider>()));
         services.AddSingleton(provider => new TopologyStore(provider.GetRequiredService<ClickHouseClient>(), Database(provider), provider.GetRequiredService<TimeProvider>()));
         services.AddSingleton<AnomalyLedger>();
         services.AddSingleton<WatchdogState>();

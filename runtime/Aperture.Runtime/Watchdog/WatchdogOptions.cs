@@ -38,6 +38,10 @@ public sealed class WatchdogOptions
     [Range(1, 50_000_000)]
     public int MaxSeries { get; set; } = 2_000_000;
 
+    /// <summary>How often the detectors' learnt state is saved (and on stop), so that a restart resumes it.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
+    public TimeSpan StateSaveInterval { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>A series counts in <c>metrics_monitored</c> while a point of it arrived within this.</summary>
     [Range(typeof(TimeSpan), "00:00:10", "1.00:00:00")]
     public TimeSpan LiveWindow { get; set; } = TimeSpan.FromMinutes(10);

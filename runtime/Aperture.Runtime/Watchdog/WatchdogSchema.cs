@@ -2,7 +2,7 @@ using Aperture.Storage;
 
 namespace Aperture.Runtime.Watchdog;
 
-/// <summary>The watchdog's tables: the points it watches and their minutes, the anomalies it opened, the service graph.</summary>
+/// <summary>The watchdog's tables: the points it watches and their minutes, the anomalies it opened, the service graph, the detectors' state.</summary>
 public static class WatchdogSchema
 {
     public static IReadOnlyList<SchemaMigration> Migrations { get; } =
@@ -96,6 +96,26 @@ public static class WatchdogSchema
             )
             ENGINE = ReplacingMergeTree(updated_at)
             ORDER BY (tenant, origin, caller, callee)
+            """,
+        ]),
+        new(12, "watchdog_detector_state", [
+            // What each series' detector has learnt (days of seasonal profile), saved every few minutes and on stop so
+            // that a restart resumes it; the latest save per series wins. A series silent for 14 days is forgotten.
+            """
+            CREATE TABLE IF NOT EXISTS {database}.watchdog_detector_state
+            (
+                tenant LowCardinality(String),
+                service_id String,
+                metric_name String,
+                labels String,
+                saved_at DateTime64(3, 'UTC'),
+                last_seen DateTime64(3, 'UTC'),
+                open_anomaly String,
+                state String
+            )
+            ENGINE = ReplacingMergeTree(saved_at)
+            ORDER BY (tenant, service_id, metric_name, labels)
+            TTL toDateTime(last_seen) + toIntervalDay(14)
             """,
         ]),
     ];

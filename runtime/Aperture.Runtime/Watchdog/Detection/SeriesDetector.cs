@@ -34,6 +34,7 @@ public sealed class SeriesDetector
     private const int WeekBuckets = 168;
     private const long DaySeconds = 86_400;
     private const long WeekSeconds = 604_800;
+    private const byte StateVersion = 1;
     private const double SlowClip = 6.0;
     private const int SlowHoldPoints = 720;
     private const long DriftHoldSeconds = 43_200;
@@ -287,6 +288,125 @@ public sealed class SeriesDetector
         return verdict == DetectorEvent.Warmup
             ? new DetectorVerdict(verdict, 0, 0, expected, scale)
             : new DetectorVerdict(verdict, z, AnomalyScores.FromZ(Math.Max(directed, 0)), expected, scale);
+    }
+
+    /// <summary>
+    /// Writes what the detector has learnt (not its configuration), so that a restart resumes it instead of re-learning
+    /// days of seasonal profile; <see cref="TryRestore"/> reads it back.
+    /// </summary>
+    public void Save(BinaryWriter writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.Write(StateVersion);
+        writer.Write(LastTimestamp);
+        foreach (var value in (ReadOnlySpan<long>)[_count, _first, _driftHoldUntil])
+        {
+            writer.Write(value);
+        }
+
+        foreach (var value in (ReadOnlySpan<double>)[_interval, _slowLevel, _slowScale, _lastExpected, _lastScale])
+        {
+            writer.Write(value);
+        }
+
+        foreach (var value in (ReadOnlySpan<int>)[_model, _calm, _run, _runSign, _rewarm, _driftRun, _slowRun])
+        {
+            writer.Write(value);
+        }
+
+        writer.Write(_open);
+        foreach (var array in new[] { _level, _scale, _runSum, _day, _dayWeight, _week, _weekWeight, _tail, _tailRate, _far })
+        {
+            Write(writer, array);
+        }
+
+        foreach (var array in new[] { _tailRun, _farRun })
+        {
+            foreach (var value in array)
+            {
+                writer.Write(value);
+            }
+        }
+
+        writer.Write(_seed is not null);
+        if (_seed is not null)
+        {
+            Write(writer, _seed);
+        }
+    }
+
+    /// <summary>A detector with the learnt state <see cref="Save"/> wrote; null where the state is of another version or shape (it re-learns).</summary>
+    public static SeriesDetector? TryRestore(DetectorOptions options, MetricDirection direction, byte[] state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var detector = new SeriesDetector(options, direction);
+        try
+        {
+            using var reader = new BinaryReader(new MemoryStream(state, writable: false));
+            return reader.ReadByte() == StateVersion && detector.Read(reader) && reader.BaseStream.Position == state.Length ? detector : null;
+        }
+        catch (EndOfStreamException)
+        {
+            return null;
+        }
+    }
+
+    private bool Read(BinaryReader reader)
+    {
+        LastTimestamp = reader.ReadInt64();
+        (_count, _first, _driftHoldUntil) = (reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64());
+        (_interval, _slowLevel, _slowScale, _lastExpected, _lastScale) = (reader.ReadDouble(), reader.ReadDouble(), reader.ReadDouble(), reader.ReadDouble(), reader.ReadDouble());
+        (_model, _calm, _run, _runSign, _rewarm, _driftRun, _slowRun) =
+            (reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32(), reader.ReadInt32());
+        _open = reader.ReadBoolean();
+        foreach (var array in new[] { _level, _scale, _runSum, _day, _dayWeight, _week, _weekWeight, _tail, _tailRate, _far })
+        {
+            if (!Read(reader, array))
+            {
+                return false;
+            }
+        }
+
+        foreach (var array in new[] { _tailRun, _farRun })
+        {
+            for (var i = 0; i < array.Length; i++)
+            {
+                array[i] = reader.ReadInt32();
+            }
+        }
+
+        if (!reader.ReadBoolean())
+        {
+            _seed = null;
+            return _model is >= Plain and <= Weekly;
+        }
+
+        // Still seeding: the seed must be of this configuration's size.
+        return Read(reader, _seed!) && _count < _seedSize;
+    }
+
+    private static void Write(BinaryWriter writer, double[] values)
+    {
+        writer.Write(values.Length);
+        foreach (var value in values)
+        {
+            writer.Write(value);
+        }
+    }
+
+    private static bool Read(BinaryReader reader, double[] into)
+    {
+        if (reader.ReadInt32() != into.Length)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < into.Length; i++)
+        {
+            into[i] = reader.ReadDouble();
+        }
+
+        return true;
     }
 
     private DetectorVerdict Seed(long unixSeconds, double value)

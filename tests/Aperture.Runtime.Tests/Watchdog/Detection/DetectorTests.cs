@@ -119,6 +119,34 @@ public sealed class DetectorTests
     }
 
     [Fact]
+    public void A_saved_and_restored_detector_goes_on_exactly_as_the_one_that_never_stopped()
+    {
+        static double Value(int i, Random r) =>
+            100 + (30 * Math.Sin(2 * Math.PI * (i % Day) / Day)) + (1.5 * Gaussian(r)) + (i == (9 * Day) + 77 ? 40 : 0) + (i > 9 * Day + 500 ? 25 : 0);
+        var samples = Series(10 * Day, Value).ToList();
+        foreach (var cut in new[] { 30, 8 * Day })
+        {
+            var whole = Run(samples);
+            var first = new SeriesDetector(Defaults, MetricDirection.Both);
+            var before = Run(first, samples.Take(cut));
+            using var buffer = new MemoryStream();
+            using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                first.Save(writer);
+            }
+
+            var resumed = SeriesDetector.TryRestore(Defaults, MetricDirection.Both, buffer.ToArray());
+            Assert.NotNull(resumed);
+            var after = Run(resumed, samples.Skip(cut));
+            Assert.Equal(whole.Select(r => r.Verdict), before.Concat(after).Select(r => r.Verdict));
+        }
+
+        Assert.Contains(Opened(Run(samples)), t => t >= At(9 * Day));
+        Assert.Null(SeriesDetector.TryRestore(Defaults, MetricDirection.Both, [9, 1, 2]));
+        Assert.Null(SeriesDetector.TryRestore(Defaults, MetricDirection.Both, []));
+    }
+
+    [Fact]
     public void A_flat_or_constant_series_is_never_flagged()
     {
         Assert.Empty(Opened(Run(Series(5000, (_, _) => 42))));
