@@ -5,7 +5,7 @@ DOTNET ?= dotnet
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: all deps build test run bench crds clean agent-aot format format-check
+.PHONY: all deps ui build test run bench crds clean agent-aot format format-check
 
 all: build
 
@@ -13,8 +13,12 @@ all: build
 deps:
 	@bash scripts/deps.sh
 
-## build: compile the whole solution (warnings are errors)
-build:
+## ui: the web UI (ui/) from its pinned npm packages into .artifacts/ui, which the runtime serves at /
+ui:
+	@bash scripts/build-ui.sh
+
+## build: the web UI, then the whole solution (warnings are errors)
+build: ui
 	$(DOTNET) build Operator.sln -c $(CONFIG) --nologo -v minimal
 
 ## agent-aot: the node agent as a Native AOT binary in .artifacts/agent-aot (what ships; installs clang/lld when missing)

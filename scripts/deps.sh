@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build, the tests and 'make run' need, and only what is missing:
-# Debian's redis-server, shellcheck, prometheus and prometheus-alertmanager, and the chdb engine library (from the npm registry) under .deps/.
+# Debian's redis-server, shellcheck, prometheus, prometheus-alertmanager and chromium, and the chdb engine library (from the npm registry) under .deps/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,8 @@ command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 # The real peers of the watchdog's receivers: Prometheus remote-writes, Alertmanager posts its webhook.
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+# The browser the web UI's tests drive (Playwright with executablePath: no downloaded browser).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]} (Debian)"
   # The packages' postinst would start daemons on 9090/9093 (and redis on 6379); the tests start their

@@ -104,12 +104,14 @@ source scripts/agent-local.sh
 cat <<MSG
 
 Aperture is running (Ctrl-C stops it):
+  web UI (site)    http://127.0.0.1:$HTTP_PORT/   (flame graphs; sign in with the admin token below)
+  web UI (central) http://127.0.0.1:$CENTRAL_PORT/   (status; tenants, keys and anomalies views to come)
   runtime HTTP     http://127.0.0.1:$HTTP_PORT   (/healthz, /readyz, /metrics, the aggregator APIs)
   runtime gRPC     127.0.0.1:$GRPC_PORT
   jobs API         http://127.0.0.1:$JOBS_PORT   (/v1/ingest/events, /v1/jobs, /v1/subjobs, /v1/stream, /v1/healthz)
   central API      http://127.0.0.1:$CENTRAL_PORT/api/v1   (tenants, rbac/permissions, apikeys; /.well-known/jwks.json)
   central jobs     http://127.0.0.1:$CENTRAL_JOBS_PORT   (/v1/sites, /v1/jobs, /v1/subjobs, /v1/healthz)
-  webhook          http://127.0.0.1:$WEBHOOK_PORT   (POST /api/v1/alerts/webhook: the watchdog is not built yet, 501)
+  webhook          http://127.0.0.1:$WEBHOOK_PORT   (POST /api/v1/alerts/webhook, the Alertmanager receiver)
   ClickHouse HTTP  http://127.0.0.1:$CLICKHOUSE_PORT   (embedded engine, data in $DATA/clickhouse)
   Redis            127.0.0.1:$REDIS_PORT   (append-only file in $DATA/redis)
   logs             $DATA/logs/

@@ -7,6 +7,7 @@ using Aperture.Runtime.Platform;
 using Aperture.Runtime.Profiling;
 using Aperture.Runtime.Servers;
 using Aperture.Runtime.Storage;
+using Aperture.Runtime.Ui;
 using Aperture.Runtime.Watchdog;
 using Aperture.Runtime.Watchdog.Export;
 
@@ -25,13 +26,14 @@ public static class RuntimeRoles
     private static readonly RuntimeFeature Identity = new("identity", (builder, _) => builder.AddIdentity(), app => app.MapIdentity());
     private static readonly RuntimeFeature Watchdog = new("watchdog", (builder, _) => builder.AddWatchdog(), app => app.MapWatchdog());
     private static readonly RuntimeFeature SeriesExport = new("series-export", (builder, _) => builder.AddSeriesExport(), _ => { });
+    private static readonly RuntimeFeature Ui = new("ui", (builder, _) => builder.AddUi(), app => app.MapUi());
     private static readonly RuntimeFeature CentralJobs = new("central-jobs", (builder, _) => builder.AddCentralJobs(), app => app.MapCentralJobs());
 
-    /// <summary>A site: profiling ingest and queries, alerts, server monitoring, the site-local jobs API, its series for the watchdog.</summary>
-    public static IReadOnlyList<RuntimeFeature> Aggregator { get; } = [Storage, Health, Access, SeriesExport, Profiling, Alerts, Servers, LocalJobs];
+    /// <summary>A site: profiling ingest and queries, alerts, server monitoring, the site-local jobs API, its series for the watchdog, the web UI.</summary>
+    public static IReadOnlyList<RuntimeFeature> Aggregator { get; } = [Storage, Health, Access, SeriesExport, Profiling, Alerts, Servers, LocalJobs, Ui];
 
-    /// <summary>The centre: tenants and API keys (the authority for identity), the federation of the sites' jobs.</summary>
-    public static IReadOnlyList<RuntimeFeature> Central { get; } = [Storage, Health, Access, Identity, Watchdog, CentralJobs];
+    /// <summary>The centre: tenants and API keys (the authority for identity), the watchdog, the federation of the sites' jobs, the web UI.</summary>
+    public static IReadOnlyList<RuntimeFeature> Central { get; } = [Storage, Health, Access, Identity, Watchdog, CentralJobs, Ui];
 
     public static IReadOnlyList<RuntimeFeature> Of(RuntimeOptions runtime) => runtime.IsAggregator ? Aggregator : Central;
 }

@@ -1,0 +1,246 @@
+import { ApiError, call, credential, remember, type Permissions } from "./api";
+import { buildTree, FlameGraph, functionTable, type StackCount } from "./flame";
+
+// The role this runtime plays ("aggregator" for a site, "central"), written into the page by the runtime.
+const role = document.querySelector<HTMLMetaElement>('meta[name="aperture-role"]')?.content ?? "aggregator";
+
+interface View {
+  path: string;
+  title: string;
+  roles: string[];
+  render: (main: HTMLElement, params: URLSearchParams) => Promise<void> | void;
+}
+
+const views: View[] = [
+  { path: "/ui/flame", title: "Flame graph", roles: ["aggregator"], render: flamePage },
+  { path: "/ui/diff", title: "Diff", roles: ["aggregator"], render: notYet("The diff view") },
+  { path: "/ui/servers", title: "Servers", roles: ["aggregator"], render: notYet("The servers view") },
+  { path: "/ui/alerts", title: "Alerts", roles: ["aggregator"], render: notYet("The alerts view") },
+  { path: "/ui/jobs", title: "Jobs", roles: ["aggregator", "central"], render: notYet("The jobs view") },
+  { path: "/ui/anomalies", title: "Anomalies", roles: ["central"], render: notYet("The anomalies view") },
+  { path: "/ui/tenants", title: "Tenants and keys", roles: ["central"], render: notYet("The tenants and keys view") },
+  { path: "/ui/status", title: "Status", roles: ["central"], render: statusPage },
+];
+
+function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+function notYet(what: string): View["render"] {
+  return (main) => {
+    main.append(element("p", { className: "notice" }, `${what} is not built yet: its API is there (see the README), the page comes in a later release.`));
+  };
+}
+
+function failure(main: HTMLElement, e: unknown): void {
+  const words = e instanceof ApiError ? e.message : `Something went wrong: ${String(e)}`;
+  main.append(element("p", { className: "error", role: "alert" }, words));
+}
+
+function navigate(path: string): void {
+  history.pushState(null, "", path);
+  void route();
+}
+
+async function route(): Promise<void> {
+  const main = document.getElementById("main")!;
+  main.replaceChildren();
+  const offered = views.filter((v) => v.roles.includes(role));
+  renderNav(offered);
+  if (!credential()) {
+    signIn(main);
+    return;
+  }
+  const url = new URL(location.href);
+  const view = offered.find((v) => v.path === url.pathname) ?? offered[0]!;
+  if (view.path !== url.pathname) {
+    history.replaceState(null, "", view.path + url.search);
+  }
+  document.title = `${view.title} · Aperture`;
+  main.append(element("h1", {}, view.title));
+  try {
+    await view.render(main, url.searchParams);
+  } catch (e) {
+    failure(main, e);
+  }
+}
+
+function renderNav(offered: View[]): void {
+  const nav = document.getElementById("nav")!;
+  nav.replaceChildren(...offered.map((v) => {
+    const link = element("a", { href: v.path, textContent: v.title });
+    if (location.pathname === v.path) {
+      link.setAttribute("aria-current", "page");
+    }
+    link.addEventListener("click", (e) => {
+      e.preventDefault();
+      navigate(v.path);
+    });
+    return link;
+  }));
+  const who = document.getElementById("who")!;
+  who.replaceChildren();
+  if (credential()) {
+    const out = element("button", { type: "button", textContent: "Sign out" });
+    out.addEventListener("click", () => {
+      remember(null);
+      void route();
+    });
+    who.append(out);
+  }
+}
+
+function signIn(main: HTMLElement): void {
+  main.append(element("h1", {}, "Sign in"));
+  const secret = element("input", { id: "secret", type: "password", autocomplete: "off", required: true });
+  const kind = element("select", { id: "kind" },
+    element("option", { value: "bearer", textContent: "Token (admin token or JWT)" }),
+    element("option", { value: "api-key", textContent: "API key" }));
+  const message = element("p", { role: "status" });
+  const form = element("form", { className: "sign-in" },
+    element("label", { htmlFor: "kind", textContent: "Credential" }), kind,
+    element("label", { htmlFor: "secret", textContent: "Paste it once; it is kept for this tab only" }), secret,
+    element("button", { type: "submit", textContent: "Sign in" }), message);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    remember({ kind: kind.value as "bearer" | "api-key", secret: secret.value.trim() });
+    try {
+      const me = await call<Permissions>("GET", "/api/v1/rbac/permissions");
+      message.textContent = `Signed in to tenant ${me.tenant_id} as ${me.role}.`;
+      await route();
+    } catch (err) {
+      remember(null);
+      message.textContent = err instanceof ApiError ? err.message : String(err);
+      message.className = "error";
+    }
+  });
+  main.append(form);
+  secret.focus();
+}
+
+interface Profile {
+  total_samples: number;
+  sample_period_ns: number;
+  stacks: StackCount[];
+}
+
+interface Aggregate {
+  cpu: Profile;
+  lock: Profile;
+  syscall: Profile;
+  total_events: number;
+  source: string;
+}
+
+function formatter(type: string, periodNs: number): (weight: number) => string {
+  if (type === "cpu") {
+    return (w) => (periodNs > 0 ? `${w} samples (${((w * periodNs) / 1e9).toFixed(2)} s)` : `${w} samples`);
+  }
+  return (w) => (w >= 1e9 ? `${(w / 1e9).toFixed(2)} s` : w >= 1e6 ? `${(w / 1e6).toFixed(2)} ms` : `${(w / 1e3).toFixed(1)} µs`);
+}
+
+async function flamePage(main: HTMLElement, params: URLSearchParams): Promise<void> {
+  const type = params.get("type") ?? "cpu";
+  const agent = params.get("agent") ?? "";
+  const target = params.get("target") ?? "";
+  const minutes = Number(params.get("minutes") ?? "60");
+  const picks = element("form", { className: "picks" });
+  const typePick = element("select", { id: "type" }, ...["cpu", "lock", "syscall"].map((t) => element("option", { value: t, textContent: t, selected: t === type })));
+  const agentPick = element("input", { id: "agent", value: agent, placeholder: "every agent" });
+  const targetPick = element("input", { id: "target", value: target, placeholder: "every service" });
+  const rangePick = element("select", { id: "minutes" }, ...[15, 60, 360, 1440].map((m) => element("option", { value: String(m), textContent: m < 60 ? `${m} min` : `${m / 60} h`, selected: m === minutes })));
+  picks.append(
+    element("label", { htmlFor: "type", textContent: "Event type" }), typePick,
+    element("label", { htmlFor: "agent", textContent: "Agent" }), agentPick,
+    element("label", { htmlFor: "target", textContent: "Service" }), targetPick,
+    element("label", { htmlFor: "minutes", textContent: "Last" }), rangePick,
+    element("button", { type: "submit", textContent: "Show" }));
+  picks.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const next = new URLSearchParams({ type: typePick.value, minutes: rangePick.value });
+    if (agentPick.value) next.set("agent", agentPick.value);
+    if (targetPick.value) next.set("target", targetPick.value);
+    navigate(`/ui/flame?${next}`);
+  });
+  main.append(picks);
+  const status = element("p", { role: "status", textContent: "Loading the profile…" });
+  main.append(status);
+
+  const endNs = Date.now() * 1e6;
+  const aggregate = await call<Aggregate>("POST", "/api/aggregate", {
+    event_type: type,
+    agent_id: agent || undefined,
+    target: target || undefined,
+    time_start_ns: endNs - minutes * 60e9,
+    time_end_ns: endNs,
+  });
+  const profile = aggregate[type as "cpu" | "lock" | "syscall"];
+  const root = buildTree(profile.stacks, type !== "cpu");
+  if (root.total === 0) {
+    status.textContent = `No ${type} events in the last ${minutes} minutes${agent ? ` from ${agent}` : ""}.`;
+    return;
+  }
+  const format = formatter(type, profile.sample_period_ns);
+  status.textContent = `${format(root.total)} over ${profile.stacks.length} stacks (${aggregate.source}).`;
+
+  const search = element("input", { id: "search", type: "search", placeholder: "function name" });
+  const share = element("span", { id: "search-share", role: "status" });
+  const layout = element("button", { type: "button", textContent: "Flame layout" });
+  const reset = element("button", { type: "button", textContent: "Reset zoom" });
+  const crumbs = element("nav", { className: "crumbs", ariaLabel: "Zoom path" });
+  main.append(element("div", { className: "toolbar" }, element("label", { htmlFor: "search", textContent: "Search" }), search, share, layout, reset), crumbs);
+  const canvas = element("canvas", { id: "flame", className: "flame", role: "img", ariaLabel: `${type} flame graph` });
+  const tooltip = element("div", { className: "tooltip", hidden: true });
+  main.append(canvas, tooltip);
+  const graph = new FlameGraph(canvas, tooltip, format);
+  graph.onZoom = (node) => {
+    crumbs.replaceChildren(...node.path().map((n) => {
+      const b = element("button", { type: "button", textContent: n.name });
+      b.addEventListener("click", () => graph.zoom(n));
+      return b;
+    }));
+  };
+  graph.show(root);
+  graph.onZoom(root);
+  search.addEventListener("input", () => {
+    const matched = graph.search(search.value);
+    share.textContent = search.value ? `${(matched * 100).toFixed(1)} % of the profile matches` : "";
+  });
+  layout.addEventListener("click", () => {
+    graph.layout = graph.layout === "icicle" ? "flame" : "icicle";
+    layout.textContent = graph.layout === "icicle" ? "Flame layout" : "Icicle layout";
+    graph.draw();
+  });
+  reset.addEventListener("click", () => graph.zoom(root));
+
+  const table = element("table", { id: "functions" },
+    element("caption", {}, "Functions by self"),
+    element("thead", {}, element("tr", {}, element("th", { scope: "col" }, "Function"), element("th", { scope: "col" }, "Self"), element("th", { scope: "col" }, "Total"))));
+  const body = element("tbody");
+  for (const row of functionTable(root).slice(0, 50)) {
+    const pct = (w: number) => `${((w / root.total) * 100).toFixed(1)} %`;
+    body.append(element("tr", {}, element("td", {}, row.name), element("td", {}, pct(row.self)), element("td", {}, pct(row.total))));
+  }
+  table.append(body);
+  main.append(table);
+}
+
+async function statusPage(main: HTMLElement): Promise<void> {
+  const status = await call<{ status: string; components: Record<string, { status: string }> }>("GET", "/api/v1/status");
+  const list = element("dl");
+  for (const [name, component] of Object.entries(status.components ?? {})) {
+    list.append(element("dt", {}, name), element("dd", {}, component.status));
+  }
+  main.append(element("p", {}, `Overall: ${status.status}`), list);
+}
+
+document.getElementById("theme")?.addEventListener("click", () => {
+  const dark = document.documentElement.dataset.theme !== "dark";
+  document.documentElement.dataset.theme = dark ? "dark" : "light";
+  localStorage.setItem("aperture.theme", dark ? "dark" : "light");
+});
+document.documentElement.dataset.theme = localStorage.getItem("aperture.theme") ?? (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+window.addEventListener("popstate", () => void route());
+void route();
