@@ -8,7 +8,23 @@ interface View {
   path: string;
   title: string;
   roles: string[];
+  /** The permission the view needs; a credential without it is not offered the view. */
+  needs?: string;
   render: (main: HTMLElement, params: URLSearchParams) => Promise<void> | void;
+}
+
+const PermissionsKey = "aperture.permissions";
+
+function permissions(): Permissions | null {
+  try {
+    return JSON.parse(sessionStorage.getItem(PermissionsKey) ?? "null") as Permissions | null;
+  } catch {
+    return null;
+  }
+}
+
+function allowed(view: View): boolean {
+  return !view.needs || (permissions()?.permissions.includes(view.needs) ?? false);
 }
 
 const views: View[] = [
@@ -17,8 +33,8 @@ const views: View[] = [
   { path: "/ui/servers", title: "Servers", roles: ["aggregator"], render: notYet("The servers view") },
   { path: "/ui/alerts", title: "Alerts", roles: ["aggregator"], render: notYet("The alerts view") },
   { path: "/ui/jobs", title: "Jobs", roles: ["aggregator", "central"], render: notYet("The jobs view") },
-  { path: "/ui/anomalies", title: "Anomalies", roles: ["central"], render: notYet("The anomalies view") },
-  { path: "/ui/tenants", title: "Tenants and keys", roles: ["central"], render: notYet("The tenants and keys view") },
+  { path: "/ui/anomalies", title: "Anomalies", roles: ["central"], render: anomaliesPage },
+  { path: "/ui/tenants", title: "Tenants and keys", roles: ["central"], needs: "manage_keys", render: keysPage },
   { path: "/ui/status", title: "Status", roles: ["central"], render: statusPage },
 ];
 
@@ -47,13 +63,29 @@ function navigate(path: string): void {
 async function route(): Promise<void> {
   const main = document.getElementById("main")!;
   main.replaceChildren();
-  const offered = views.filter((v) => v.roles.includes(role));
-  renderNav(offered);
   if (!credential()) {
+    renderNav([]);
     signIn(main);
     return;
   }
+  if (!permissions()) {
+    try {
+      sessionStorage.setItem(PermissionsKey, JSON.stringify(await call<Permissions>("GET", "/api/v1/rbac/permissions")));
+    } catch (e) {
+      failure(main, e);
+      return;
+    }
+  }
+  const ofRole = views.filter((v) => v.roles.includes(role));
+  const offered = ofRole.filter(allowed);
+  renderNav(offered);
   const url = new URL(location.href);
+  const refused = ofRole.find((v) => v.path === url.pathname && !allowed(v));
+  if (refused) {
+    main.append(element("h1", {}, refused.title), element("p", { className: "error", role: "alert" },
+      `This credential (${permissions()?.role ?? "unknown role"} of tenant ${permissions()?.tenant_id ?? "?"}) may not use this view: it needs the ${refused.needs} permission.`));
+    return;
+  }
   const view = offered.find((v) => v.path === url.pathname) ?? offered[0]!;
   if (view.path !== url.pathname) {
     history.replaceState(null, "", view.path + url.search);
@@ -86,6 +118,7 @@ function renderNav(offered: View[]): void {
     const out = element("button", { type: "button", textContent: "Sign out" });
     out.addEventListener("click", () => {
       remember(null);
+      sessionStorage.removeItem(PermissionsKey);
       void route();
     });
     who.append(out);
@@ -108,6 +141,7 @@ function signIn(main: HTMLElement): void {
     remember({ kind: kind.value as "bearer" | "api-key", secret: secret.value.trim() });
     try {
       const me = await call<Permissions>("GET", "/api/v1/rbac/permissions");
+      sessionStorage.setItem(PermissionsKey, JSON.stringify(me));
       message.textContent = `Signed in to tenant ${me.tenant_id} as ${me.role}.`;
       await route();
     } catch (err) {
@@ -225,6 +259,182 @@ async function flamePage(main: HTMLElement, params: URLSearchParams): Promise<vo
   }
   table.append(body);
   main.append(table);
+}
+
+interface Cause {
+  service_id: string;
+  metric_name: string;
+  score: number;
+  lag_minutes: number;
+  evidence: string[];
+}
+
+interface Anomaly {
+  anomaly_id: string;
+  service_id: string;
+  metric_name: string;
+  anomaly_score: number;
+  z_score: number;
+  value: number | null;
+  expected: number | null;
+  detected_at: string;
+  resolved: boolean;
+  rca_triggered: boolean;
+  causes?: Cause[];
+  similar_incidents?: { incident_id: string; resolution: string; score: number }[];
+}
+
+async function anomaliesPage(main: HTMLElement, params: URLSearchParams): Promise<void> {
+  const id = params.get("id");
+  if (id) {
+    const a = await call<Anomaly>("GET", `/api/v1/anomalies/${encodeURIComponent(id)}`);
+    main.append(element("p", {}, `${a.service_id} · ${a.metric_name} · detected ${new Date(a.detected_at).toLocaleString()} · score ${a.anomaly_score.toFixed(2)} (z ${a.z_score.toFixed(1)}) ${a.value === null ? "" : ` · value ${a.value.toFixed(2)}`}${a.expected === null ? "" : `, expected ${a.expected.toFixed(2)}`} · ${a.resolved ? "resolved" : "open"}`));
+    main.append(element("h2", {}, "Root-cause candidates"));
+    if (!a.causes) {
+      main.append(element("p", { className: "notice" }, a.rca_triggered ? "The root-cause analysis is running; reload in a moment." : "No root-cause analysis was run for this anomaly."));
+    } else {
+      const list = element("ol", { id: "causes" });
+      for (const c of a.causes) {
+        list.append(element("li", {}, element("strong", {}, `${c.service_id} · ${c.metric_name}`), ` score ${c.score.toFixed(2)}, lag ${c.lag_minutes} min`,
+          element("ul", {}, ...c.evidence.map((e) => element("li", {}, e)))));
+      }
+      main.append(list);
+    }
+    if (a.similar_incidents?.length) {
+      main.append(element("h2", {}, "Similar past incidents"), element("ul", {}, ...a.similar_incidents.map((s) => element("li", {}, `${s.incident_id} (${s.score.toFixed(2)}): ${s.resolution}`))));
+    }
+    return;
+  }
+  const service = element("input", { id: "service", value: params.get("service_id") ?? "", placeholder: "every service" });
+  const minScore = element("input", { id: "min-score", type: "number", min: "0", max: "1", step: "0.05", value: params.get("min_score") ?? "" });
+  const form = element("form", { className: "picks" }, element("label", { htmlFor: "service", textContent: "Service" }), service,
+    element("label", { htmlFor: "min-score", textContent: "Minimum score" }), minScore, element("button", { type: "submit", textContent: "Filter" }));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const next = new URLSearchParams();
+    if (service.value) next.set("service_id", service.value);
+    if (minScore.value) next.set("min_score", minScore.value);
+    navigate(`/ui/anomalies?${next}`);
+  });
+  main.append(form);
+  const query = new URLSearchParams({ limit: "100" });
+  for (const key of ["service_id", "min_score"]) {
+    const value = params.get(key);
+    if (value) query.set(key, value);
+  }
+  const page = await call<{ anomalies: Anomaly[]; total: number }>("GET", `/api/v1/anomalies?${query}`);
+  main.append(element("p", { role: "status" }, `${page.total} anomalies${page.total > page.anomalies.length ? `, the newest ${page.anomalies.length} shown` : ""}.`));
+  const table = element("table", { id: "anomalies" }, element("thead", {}, element("tr", {}, ...["Detected", "Service", "Metric", "Score", "State"].map((h) => element("th", { scope: "col" }, h)))));
+  const body = element("tbody");
+  for (const a of page.anomalies) {
+    const link = element("a", { href: `/ui/anomalies?id=${encodeURIComponent(a.anomaly_id)}`, textContent: new Date(a.detected_at).toLocaleString() });
+    link.addEventListener("click", (e) => {
+      e.preventDefault();
+      navigate(link.getAttribute("href")!);
+    });
+    body.append(element("tr", {}, element("td", {}, link), element("td", {}, a.service_id), element("td", {}, a.metric_name),
+      element("td", {}, a.anomaly_score.toFixed(2)), element("td", {}, a.resolved ? "resolved" : "open")));
+  }
+  table.append(body);
+  main.append(table);
+}
+
+interface ApiKey {
+  key_id: string;
+  name: string;
+  scope: string;
+  prefix: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked: boolean;
+}
+
+async function keysPage(main: HTMLElement): Promise<void> {
+  const me = permissions();
+  if (me?.permissions.includes("manage_tenants")) {
+    await tenantsSection(main);
+  }
+  main.append(element("h2", {}, `API keys of tenant ${me?.tenant_id ?? ""}`));
+  const name = element("input", { id: "key-name", required: true, placeholder: "Production ingestion" });
+  const scope = element("select", { id: "key-scope" }, ...["ingestion", "read", "admin"].map((s) => element("option", { value: s, textContent: s })));
+  const made = element("div", { id: "made", role: "status" });
+  const form = element("form", { className: "picks" },
+    element("label", { htmlFor: "key-name", textContent: "Name" }), name,
+    element("label", { htmlFor: "key-scope", textContent: "Scope" }), scope,
+    element("button", { type: "submit", textContent: "Create key" }));
+  const table = element("table", { id: "keys" });
+  main.append(form, made, table);
+  const list = async (): Promise<void> => {
+    const { api_keys } = await call<{ api_keys: ApiKey[] }>("GET", "/api/v1/apikeys");
+    table.replaceChildren(element("thead", {}, element("tr", {}, ...["Name", "Prefix", "Scope", "Created", "State", ""].map((h) => element("th", { scope: "col" }, h)))));
+    const body = element("tbody");
+    for (const key of api_keys) {
+      const action = element("td");
+      if (!key.revoked) {
+        const revoke = element("button", { type: "button", textContent: `Revoke ${key.name}` });
+        revoke.addEventListener("click", async () => {
+          if (!confirm(`Revoke the key ${key.name} (${key.prefix}…)? Whatever uses it stops working.`)) {
+            return;
+          }
+          try {
+            await call("DELETE", `/api/v1/apikeys/${encodeURIComponent(key.key_id)}`);
+            await list();
+          } catch (e) {
+            failure(main, e);
+          }
+        });
+        action.append(revoke);
+      }
+      body.append(element("tr", {}, element("td", {}, key.name), element("td", {}, `${key.prefix}…`), element("td", {}, key.scope),
+        element("td", {}, new Date(key.created_at).toLocaleString()), element("td", {}, key.revoked ? "revoked" : "active"), action));
+    }
+    table.append(body);
+  };
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const key = await call<{ api_key: string; key_id: string }>("POST", "/api/v1/apikeys", { name: name.value, scope: scope.value });
+      const copy = element("button", { type: "button", textContent: "Copy" });
+      copy.addEventListener("click", () => void navigator.clipboard?.writeText(key.api_key));
+      made.replaceChildren(element("p", {}, "The new key, shown this once: "), element("code", { id: "new-key" }, key.api_key), copy);
+      name.value = "";
+      await list();
+    } catch (err) {
+      made.replaceChildren(element("p", { className: "error", role: "alert" }, err instanceof ApiError ? err.message : String(err)));
+    }
+  });
+  await list();
+}
+
+async function tenantsSection(main: HTMLElement): Promise<void> {
+  main.append(element("h2", {}, "Tenants"));
+  const id = element("input", { id: "tenant-id", required: true, placeholder: "acme-corp" });
+  const tenantName = element("input", { id: "tenant-name", required: true, placeholder: "Acme Corporation" });
+  const made = element("p", { role: "status" });
+  const form = element("form", { className: "picks" }, element("label", { htmlFor: "tenant-id", textContent: "Tenant id" }), id,
+    element("label", { htmlFor: "tenant-name", textContent: "Name" }), tenantName,
+    element("button", { type: "submit", textContent: "Create tenant" }), made);
+  const list = element("ul", { id: "tenants" });
+  main.append(form, list);
+  const refresh = async (): Promise<void> => {
+    const { tenants } = await call<{ tenants: { tenant_id: string; events_this_month?: number }[] }>("GET", "/api/v1/tenants");
+    list.replaceChildren(...tenants.map((t) => element("li", {}, `${t.tenant_id}${t.events_this_month === undefined ? "" : ` · ${t.events_this_month} events this month`}`)));
+  };
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await call("POST", "/api/v1/tenants", { tenant_id: id.value.trim(), name: tenantName.value.trim() });
+      made.textContent = `Tenant ${id.value.trim()} created.`;
+      made.className = "";
+      id.value = "";
+      tenantName.value = "";
+      await refresh();
+    } catch (err) {
+      made.textContent = err instanceof ApiError ? err.message : String(err);
+      made.className = "error";
+    }
+  });
+  await refresh();
 }
 
 async function statusPage(main: HTMLElement): Promise<void> {

@@ -1,6 +1,7 @@
 using System.Net;
 using Aperture.Runtime.Hosting;
 using Aperture.Runtime.Tests.Profiling;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 
 namespace Aperture.Runtime.Tests.Ui;
@@ -107,6 +108,79 @@ public sealed class WebUiTests
         Assert.NotEqual(HttpStatusCode.OK, missing.StatusCode);
         // The one console error is the browser's own line for the refused sign-in's 401.
         Assert.Contains("/api/v1/rbac/permissions", Assert.Single(errors), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_admin_makes_a_key_seen_once_and_revokes_it_and_a_viewer_is_not_offered_keys_at_all()
+    {
+        await using var central = await RuntimeEnvironment.StartAsync(RuntimeOptions.CentralRole, $"--Aperture:AuthToken={Token}");
+        await using var browser = await BrowserAsync();
+        var (page, errors) = await PageAsync(browser);
+        page.Dialog += async (_, dialog) => await dialog.AcceptAsync();
+        await page.GotoAsync($"http://127.0.0.1:{central.HttpPort}/ui/tenants");
+        await SignInAsync(page, Token);
+
+        // The super-admin registers a tenant, then makes a key in its own: shown once, listed by its prefix only.
+        await page.FillAsync("#tenant-id", "team-ui");
+        await page.FillAsync("#tenant-name", "Team UI");
+        await page.ClickAsync("text=Create tenant");
+        await Assertions.Expect(page.Locator("#tenants")).ToContainTextAsync("team-ui");
+        await page.FillAsync("#key-name", "ci-ingest");
+        await page.ClickAsync("text=Create key");
+        var key = await page.Locator("#new-key").TextContentAsync();
+        Assert.False(string.IsNullOrEmpty(key));
+        var row = page.Locator("#keys tbody tr", new() { HasText = "ci-ingest" });
+        await Assertions.Expect(row.Locator("td").Nth(4)).ToHaveTextAsync("active");
+        Assert.DoesNotContain(key!, await page.Locator("#keys").InnerTextAsync(), StringComparison.Ordinal);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "central-keys.png"), FullPage = true });
+        await page.ClickAsync("text=Revoke ci-ingest");
+        await Assertions.Expect(row.Locator("td").Nth(4)).ToHaveTextAsync("revoked");
+        var (status, _, _) = await Access.IdentityApiTests.SendAsync(central.Http, HttpMethod.Get, "/api/v1/rbac/permissions", apiKey: key);
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+
+        // A viewer of the tenant is not offered the view, and its URL says why instead of offering a revoke.
+        var viewer = central.App.Services.GetRequiredService<Aperture.Runtime.Access.Tokens.RuntimeTokenIssuer>()
+            .Issue("default", "viewer@example.com", Aperture.Runtime.Access.Role.Viewer, TimeSpan.FromMinutes(10));
+        await page.ClickAsync("text=Sign out");
+        await SignInAsync(page, viewer);
+        await Assertions.Expect(page.Locator("nav#nav a")).ToHaveTextAsync(["Jobs", "Anomalies", "Status"]);
+        await page.GotoAsync($"http://127.0.0.1:{central.HttpPort}/ui/tenants");
+        await Assertions.Expect(page.Locator("main [role=alert]")).ToContainTextAsync("needs the manage_keys permission");
+        Assert.Equal(0, await page.Locator("button", new() { HasText = "Revoke" }).CountAsync());
+        Assert.True(errors.Count == 0, string.Join(" | ", errors));
+    }
+
+    [Fact]
+    public async Task The_anomalies_list_links_to_an_anomaly_with_its_ranked_causes_and_their_evidence()
+    {
+        await using var central = await RuntimeEnvironment.StartAsync(RuntimeOptions.CentralRole, $"--Aperture:AuthToken={Token}");
+        // Three hours of a noisy level, then a step up five minutes ago: an anomaly whose RCA names the service itself.
+        var onset = (TimeProvider.System.GetUtcNow().ToUnixTimeSeconds() / 60) - 5;
+        var random = new Random(3);
+        var points = Enumerable.Range(-180, 184).Select(m => new double[] { (onset + m) * 60, (m < 0 ? 50 : 97) + random.NextDouble() - 0.5 }).ToList();
+        var (imported, _, _) = await Access.IdentityApiTests.SendAsync(central.Http, HttpMethod.Post, "/api/v1/metrics/import", Token,
+            new { series = new[] { new { service_id = "payment-api", metric_name = "cpu_usage_percent", points } } });
+        Assert.Equal(HttpStatusCode.OK, imported);
+        await RuntimeEnvironment.WaitUntilAsync(async () =>
+        {
+            var (_, page, _) = await Access.IdentityApiTests.SendAsync(central.Http, HttpMethod.Get, "/api/v1/anomalies", Token);
+            return page.GetProperty("anomalies").EnumerateArray().Any(a => a.TryGetProperty("causes", out var c) && c.ValueKind == System.Text.Json.JsonValueKind.Array && c.GetArrayLength() > 0);
+        }, TimeSpan.FromSeconds(60), "the anomaly's RCA");
+
+        await using var browser = await BrowserAsync();
+        var (page, errors) = await PageAsync(browser);
+        await page.GotoAsync($"http://127.0.0.1:{central.HttpPort}/ui/anomalies");
+        await SignInAsync(page, Token);
+        var row = page.Locator("#anomalies tbody tr", new() { HasText = "payment-api" });
+        await Assertions.Expect(row.Locator("td").Nth(2)).ToHaveTextAsync("cpu_usage_percent");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "central-anomalies.png"), FullPage = true });
+        await row.Locator("a").ClickAsync();
+        await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/ui/anomalies\\?id=anom-"));
+        await Assertions.Expect(page.Locator("#causes > li").First).ToContainTextAsync("payment-api");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "central-anomaly.png"), FullPage = true });
+        await page.GoBackAsync();
+        await Assertions.Expect(page.Locator("#anomalies")).ToBeVisibleAsync();
+        Assert.True(errors.Count == 0, string.Join(" | ", errors));
     }
 
     private static async Task SignInAsync(IPage page, string token)
