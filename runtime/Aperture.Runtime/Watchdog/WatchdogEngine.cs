@@ -51,9 +51,10 @@ public sealed partial class WatchdogEngine(
     TimeProvider time,
     ILogger<WatchdogEngine> logger) : BackgroundService
 {
+    private const int SaveChunk = 5_000;
     private static readonly TimeSpan ForgetAfter = TimeSpan.FromDays(14);
-    private readonly Dictionary<SeriesKey, SeriesWatch> _series = [];
     private static readonly TimeSpan FinalSaveTimeout = TimeSpan.FromSeconds(15);
+    private readonly Dictionary<SeriesKey, SeriesWatch> _series = [];
     private long _lastCensusMs;
     private long _lastSaveMs;
     private bool _seriesAdded;
@@ -164,34 +165,34 @@ public sealed partial class WatchdogEngine(
     {
         _lastSaveMs = time.GetUtcNow().ToUnixTimeMilliseconds();
         var dirty = _series.Where(s => s.Value.Dirty).ToList();
-        if (dirty.Count == 0)
-        {
-            return;
-        }
-
         using var buffer = new MemoryStream();
         using var writer = new BinaryWriter(buffer);
-        var saves = new List<SavedDetector>(dirty.Count);
-        foreach (var (key, watch) in dirty)
+        // In inserts of a few thousand, so that a save of a million series never holds gigabytes at once.
+        foreach (var chunk in dirty.Chunk(SaveChunk))
         {
-            buffer.SetLength(0);
-            watch.Detector.Save(writer);
-            writer.Flush();
-            saves.Add(new SavedDetector(key, watch.LastSeenMs, watch.OpenAnomaly, buffer.ToArray()));
-        }
-
-        try
-        {
-            await detectorStates.WriteAsync(saves, cancellationToken);
-            foreach (var (_, watch) in dirty)
+            var saves = new List<SavedDetector>(chunk.Length);
+            foreach (var (key, watch) in chunk)
             {
-                watch.Dirty = false;
+                buffer.SetLength(0);
+                watch.Detector.Save(writer);
+                writer.Flush();
+                saves.Add(new SavedDetector(key, watch.LastSeenMs, watch.OpenAnomaly, buffer.ToArray()));
             }
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            // Kept dirty: the next round saves them.
-            LogSaveFailed(dirty.Count, e);
+
+            try
+            {
+                await detectorStates.WriteAsync(saves, cancellationToken);
+                foreach (var (_, watch) in chunk)
+                {
+                    watch.Dirty = false;
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                // Kept dirty: the next round saves them.
+                LogSaveFailed(chunk.Length, e);
+                return;
+            }
         }
     }
 
