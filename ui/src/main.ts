@@ -30,7 +30,7 @@ function allowed(view: View): boolean {
 const views: View[] = [
   { path: "/ui/flame", title: "Flame graph", roles: ["aggregator"], render: flamePage },
   { path: "/ui/diff", title: "Diff", roles: ["aggregator"], render: notYet("The diff view") },
-  { path: "/ui/servers", title: "Servers", roles: ["aggregator"], render: notYet("The servers view") },
+  { path: "/ui/servers", title: "Servers", roles: ["aggregator"], render: serversPage },
   { path: "/ui/alerts", title: "Alerts", roles: ["aggregator"], render: notYet("The alerts view") },
   { path: "/ui/jobs", title: "Jobs", roles: ["aggregator", "central"], render: notYet("The jobs view") },
   { path: "/ui/anomalies", title: "Anomalies", roles: ["central"], render: anomaliesPage },
@@ -259,6 +259,61 @@ async function flamePage(main: HTMLElement, params: URLSearchParams): Promise<vo
   }
   table.append(body);
   main.append(table);
+}
+
+interface Server {
+  id: number;
+  slug: string;
+  name: string;
+  hostname: string;
+  snapshot_count: number;
+  latest_snapshot_at: string | null;
+}
+
+interface Snapshot {
+  collected_at: string;
+  cpu: { usage_percent: number | null };
+  memory: { percent: number | null };
+  disk: { util_percent: number | null };
+  gpu: { present: boolean; count: number; top_util_percent: number | null };
+  bottleneck: { label: string; title: string; confidence: number; reason: string } | null;
+}
+
+const percent = (v: number | null | undefined): string => (v === null || v === undefined ? "–" : `${v.toFixed(1)} %`);
+
+async function serversPage(main: HTMLElement): Promise<void> {
+  const { servers } = await call<{ servers: Server[] }>("GET", "/api/servers/");
+  if (servers.length === 0) {
+    main.append(element("p", { className: "notice" }, "No monitored servers are registered and active (PUT /api/admin/servers/<slug>, or a MonitoredServer resource)."));
+    return;
+  }
+  const shown = servers.slice(0, 50);
+  const latest = await Promise.all(shown.map(async (s) => {
+    try {
+      return (await call<{ snapshot: Snapshot }>("GET", `/api/metrics/latest/?server=${encodeURIComponent(s.slug)}`)).snapshot;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        return null;
+      }
+      throw e;
+    }
+  }));
+  const table = element("table", { id: "servers" }, element("thead", {}, element("tr", {},
+    ...["Server", "CPU", "Memory", "Disk", "GPU", "Bottleneck", "Why", "Last snapshot"].map((h) => element("th", { scope: "col" }, h)))));
+  const body = element("tbody");
+  shown.forEach((s, i) => {
+    const snap = latest[i];
+    body.append(element("tr", {}, element("td", {}, `${s.name} (${s.slug})`), element("td", {}, percent(snap?.cpu.usage_percent)),
+      element("td", {}, percent(snap?.memory.percent)), element("td", {}, percent(snap?.disk.util_percent)),
+      element("td", {}, snap?.gpu.present ? `${percent(snap.gpu.top_util_percent)} of ${snap.gpu.count}` : "none"),
+      element("td", {}, snap?.bottleneck?.label ?? "no snapshot yet"), element("td", {}, snap?.bottleneck?.reason ?? ""),
+      element("td", {}, snap ? new Date(snap.collected_at).toLocaleString() : "–")));
+  });
+  table.append(body);
+  main.append(table);
+  if (servers.length > shown.length) {
+    main.append(element("p", { className: "notice" }, `The first ${shown.length} of ${servers.length} servers.`));
+  }
 }
 
 interface Cause {

@@ -183,6 +183,26 @@ public sealed class WebUiTests
         Assert.True(errors.Count == 0, string.Join(" | ", errors));
     }
 
+    [Fact]
+    public async Task The_servers_view_lists_each_server_with_its_latest_figures_and_its_bottleneck_with_the_reason()
+    {
+        await using var site = await RuntimeEnvironment.StartAsync(RuntimeOptions.AggregatorRole, $"--Aperture:AuthToken={Token}");
+        var (_, ingestToken) = await Servers.ServerSamples.PutServerAsync(site.Http, "train01", new { name = "Train 01" }, Token);
+        var sample = Servers.ServerSamples.Sample(TimeProvider.System.GetUtcNow().AddSeconds(-5), cpu: 97, gpu: 40);
+        await Servers.ServerSamples.IngestOkAsync(site.Http, "train01", ingestToken!, sample);
+
+        await using var browser = await BrowserAsync();
+        var (page, errors) = await PageAsync(browser);
+        await page.GotoAsync($"http://127.0.0.1:{site.HttpPort}/ui/servers");
+        await SignInAsync(page, Token);
+        var row = page.Locator("#servers tbody tr", new() { HasText = "train01" });
+        await Assertions.Expect(row.Locator("td").Nth(1)).ToHaveTextAsync("97.0 %");
+        await Assertions.Expect(row.Locator("td").Nth(5)).ToHaveTextAsync("cpu-bound");
+        await Assertions.Expect(row.Locator("td").Nth(6)).ToContainTextAsync("CPU");
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Screenshots, "servers.png"), FullPage = true });
+        Assert.True(errors.Count == 0, string.Join(" | ", errors));
+    }
+
     private static async Task SignInAsync(IPage page, string token)
     {
         await page.FillAsync("#secret", token);
