@@ -49,10 +49,8 @@ public sealed class SiteSeriesTests
     {
         await using var central = await RuntimeEnvironment.StartAsync(RuntimeOptions.CentralRole, "--Aperture:AuthToken=central-admin-token");
         await using var site = await RuntimeEnvironment.StartAsync(RuntimeOptions.AggregatorRole, "--Aperture:AuthToken=site-token");
-        var key = await CreateKeyAsync(central.Http, "default", "ingestion");
         using var keyFolder = new Aperture.Testing.TemporaryDirectory("aperture-export-key");
-        var keyFile = Path.Combine(keyFolder.Path, "key");
-        await File.WriteAllTextAsync(keyFile, key, Cancel);
+        var keyFile = await WriteIngestionKeyAsync(central, keyFolder);
 
         var (_, token) = await Servers.ServerSamples.PutServerAsync(site.Http, "gpu-box", new { name = "GPU box" }, "site-token");
         using (var ingest = await Servers.ServerSamples.IngestAsync(site.Http, "gpu-box", token,
@@ -64,10 +62,7 @@ public sealed class SiteSeriesTests
         // The exporter's clock two minutes on: the sample's minute is over.
         var time = new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddMinutes(2));
         var away = new SeriesExportOptions { CentralUrl = "http://127.0.0.1:1/", TokenFile = keyFile };
-        using var exporter = new SiteSeriesExporter(
-            site.App.Services.GetRequiredService<SiteSeries>(), site.App.Services.GetRequiredService<ClickHouseClient>(),
-            site.App.Services.GetRequiredService<IOptions<ClickHouseOptions>>(), Options.Create(away), Options.Create(new IdentityOptions()), time,
-            NullLogger<SiteSeriesExporter>.Instance);
+        using var exporter = Exporter(site, away, time);
         using (var unreachable = new HttpClient { BaseAddress = new Uri(away.CentralUrl), Timeout = TimeSpan.FromSeconds(5) })
         {
             await exporter.ExportAsync(unreachable, away, Cancel);
@@ -95,10 +90,8 @@ public sealed class SiteSeriesTests
     {
         await using var central = await RuntimeEnvironment.StartAsync(RuntimeOptions.CentralRole, "--Aperture:AuthToken=central-admin-token");
         await using var site = await RuntimeEnvironment.StartAsync(RuntimeOptions.AggregatorRole, "--Aperture:AuthToken=site-token");
-        var key = await CreateKeyAsync(central.Http, "default", "ingestion");
         using var keyFolder = new Aperture.Testing.TemporaryDirectory("aperture-export-key");
-        var keyFile = Path.Combine(keyFolder.Path, "key");
-        await File.WriteAllTextAsync(keyFile, key, Cancel);
+        var keyFile = await WriteIngestionKeyAsync(central, keyFolder);
 
         var now = (ulong)TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds() * 1_000_000;
         async Task<HttpStatusCode> PushAsync(string agent, string target, ulong samples)
@@ -120,10 +113,7 @@ public sealed class SiteSeriesTests
 
         var time = new FakeTimeProvider(TimeProvider.System.GetUtcNow().AddMinutes(2));
         var settings = new SeriesExportOptions { CentralUrl = $"http://127.0.0.1:{central.HttpPort}/", TokenFile = keyFile, SiteId = "eu-west" };
-        using var exporter = new SiteSeriesExporter(
-            site.App.Services.GetRequiredService<SiteSeries>(), site.App.Services.GetRequiredService<ClickHouseClient>(),
-            site.App.Services.GetRequiredService<IOptions<ClickHouseOptions>>(), Options.Create(settings), Options.Create(new IdentityOptions()), time,
-            NullLogger<SiteSeriesExporter>.Instance);
+        using var exporter = Exporter(site, settings, time);
         using (var http = new HttpClient { BaseAddress = new Uri(settings.CentralUrl), Timeout = TimeSpan.FromSeconds(30) })
         {
             await exporter.ExportAsync(http, settings, Cancel);
@@ -157,6 +147,20 @@ public sealed class SiteSeriesTests
         var refusals = Assert.Single(stored, s => s.Metric == "ingest_errors_per_second");
         Assert.Equal((SiteSeries.RuntimeService, "kind=\"profile_invalid\",site=\"eu-west\""), (refusals.Service, refusals.Labels));
     }
+
+    /// <summary>The Site's agent key, as the operator mounts it: an ingestion key of the centre's tenant default, in a file.</summary>
+    private static async Task<string> WriteIngestionKeyAsync(RuntimeEnvironment central, Aperture.Testing.TemporaryDirectory folder)
+    {
+        var keyFile = Path.Combine(folder.Path, "key");
+        await File.WriteAllTextAsync(keyFile, await CreateKeyAsync(central.Http, "default", "ingestion"), Cancel);
+        return keyFile;
+    }
+
+    /// <summary>The Site's exporter on its own clock, driven round by round by the test.</summary>
+    private static SiteSeriesExporter Exporter(RuntimeEnvironment site, SeriesExportOptions settings, TimeProvider time) => new(
+        site.App.Services.GetRequiredService<SiteSeries>(), site.App.Services.GetRequiredService<ClickHouseClient>(),
+        site.App.Services.GetRequiredService<IOptions<ClickHouseOptions>>(), Options.Create(settings), Options.Create(new IdentityOptions()), time,
+        NullLogger<SiteSeriesExporter>.Instance);
 
     [Theory]
     [InlineData("eu-west", true)]
